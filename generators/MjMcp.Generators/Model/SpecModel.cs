@@ -1,0 +1,105 @@
+namespace MjMcp.Generators.Model;
+
+// The equatable model of a spec: strings, numbers, enums and equatable arrays only.
+// No symbols, syntax nodes or Compilation ever reach it (a test walks it to prove so).
+
+/// <summary>The whole spec after validation.</summary>
+internal sealed record SpecModel(
+    string SourcePath,
+    ProviderModel Provider,
+    EquatableArray<StageModel> Stages,
+    EquatableArray<ResultModel> Results,
+    EquatableArray<OperationModel> Operations);
+
+/// <summary>Provider-wide wire facts.</summary>
+internal sealed record ProviderModel(
+    string Name,
+    string BaseUrl,
+    string AuthHeader,
+    string AuthScheme,
+    string FetchPath,
+    string FetchManyPath,
+    int FetchManyMin,
+    int FetchManyMax,
+    string AccountPath,
+    EquatableArray<StatusModel> Statuses,
+    EquatableArray<ParamModel> CommonParams);
+
+/// <summary>One task state (pending, running, …) and the provider strings that mean it.</summary>
+internal sealed record StatusModel(string State, EquatableArray<string> Values);
+
+/// <summary>A stage of the workflow whose finished tasks carry images.</summary>
+internal sealed record StageModel(string Name, string ClassName, int Images, string Summary);
+
+/// <summary>A finished task that carries data instead of images.</summary>
+internal sealed record ResultModel(string Name, string ClassName, string Summary, EquatableArray<FieldModel> Fields);
+
+/// <summary>A field of a result.</summary>
+internal sealed record FieldModel(string Name, string PropertyName, FieldKind Kind, string Wire, string Summary);
+
+internal enum FieldKind
+{
+    String,
+    StringList,
+}
+
+/// <summary>One endpoint of the provider.</summary>
+internal sealed record OperationModel(
+    string Name,
+    string PascalName,
+    string ToolName,
+    string Path,
+    EquatableArray<string> TaskTypes,
+    int Credits,
+    string Summary,
+    string Produces,
+    bool ProducesStage,
+    EquatableArray<FormModel> Forms);
+
+/// <summary>One shape of an operation: the parent it accepts and the parameters it takes.</summary>
+internal sealed record FormModel(
+    string Name,
+    string Summary,
+    string RequestClass,
+    ParentModel? Parent,
+    EquatableArray<ParamModel> Params);
+
+/// <summary>The parent an operation form needs.</summary>
+internal sealed record ParentModel(EquatableArray<string> Stages, EquatableArray<string> Operations, string Field);
+
+internal enum ParamKind
+{
+    String,
+    Int,
+    Number,
+    Bool,
+    Url,
+    UrlList,
+    ImageData,
+    Enum,
+}
+
+/// <summary>A parameter of an operation form (or a provider-wide common parameter).</summary>
+internal sealed record ParamModel(
+    string Name,
+    string PropertyName,
+    string ParameterName,
+    string Wire,
+    ParamKind Kind,
+    bool Required,
+    bool Secret,
+    string Summary,
+    string? Default,
+    string? EnumClass,
+    EquatableArray<EnumValueModel> Values,
+    double? Min,
+    double? Max,
+    int? MinLength,
+    int? MaxLength,
+    int? MinItems,
+    int? MaxItems,
+    string? Pattern,
+    bool WireAsString);
+
+/// <summary>An allowed value of an enum parameter: its wire text and its C# member name.</summary>
+internal sealed record EnumValueModel(string Wire, string Member);

@@ -1,0 +1,203 @@
+namespace MjMcp.Rules;
+
+/// <summary>The kind of a parameter, as declared in the spec.</summary>
+public enum ParamKind
+{
+    /// <summary>Text.</summary>
+    String,
+
+    /// <summary>A whole number (may travel as a string).</summary>
+    Int,
+
+    /// <summary>A number.</summary>
+    Number,
+
+    /// <summary>true or false.</summary>
+    Bool,
+
+    /// <summary>An http(s) URL.</summary>
+    Url,
+
+    /// <summary>A list of http(s) URLs.</summary>
+    UrlList,
+
+    /// <summary>An image as base64 or a data: URL.</summary>
+    ImageData,
+
+    /// <summary>One of a fixed set of strings.</summary>
+    Enum,
+}
+
+/// <summary>A parameter of an operation form, with its wire name and limits.</summary>
+public sealed record ParamRule(
+    string Name,
+    string Wire,
+    ParamKind Kind,
+    bool Required,
+    bool Secret,
+    string Summary,
+    string? Default,
+    IReadOnlyList<string> Values,
+    double? Min,
+    double? Max,
+    int? MinLength,
+    int? MaxLength,
+    int? MinItems,
+    int? MaxItems,
+    string? Pattern,
+    bool WireAsString);
+
+/// <summary>The parent a form needs: a finished task of one of <paramref name="Stages"/>, made by one of <paramref name="Operations"/> (any when empty), sent in <paramref name="Field"/>.</summary>
+public sealed record ParentRule(IReadOnlyList<string> Stages, IReadOnlyList<string> Operations, string Field);
+
+/// <summary>One shape of an operation.</summary>
+public sealed record FormRule(string Name, string Summary, ParentRule? Parent, IReadOnlyList<ParamRule> Params);
+
+/// <summary>One endpoint of the provider and its forms.</summary>
+public sealed record OperationRule(
+    string Name,
+    string ToolName,
+    string MethodName,
+    string Path,
+    IReadOnlyList<string> TaskTypes,
+    int Credits,
+    string Summary,
+    string Produces,
+    bool ProducesStage,
+    IReadOnlyList<FormRule> Forms)
+{
+    /// <summary>True when some form needs a parent task.</summary>
+    public bool NeedsParent => Forms.Any(f => f.Parent is not null);
+
+    /// <summary>The forms that accept a parent of <paramref name="stage"/>.</summary>
+    public IEnumerable<FormRule> FormsForStage(string stage) => Forms.Where(f => f.Parent is not null && f.Parent.Stages.Contains(stage, StringComparer.Ordinal));
+}
+
+/// <summary>A workflow stage whose finished tasks carry images.</summary>
+public sealed record StageRule(string Name, string ClassName, int Images, string Summary);
+
+/// <summary>A finished task that carries data.</summary>
+public sealed record ResultRule(string Name, string ClassName, string Summary);
+
+/// <summary>Provider status strings that mean one task state.</summary>
+public sealed record StatusRule(string State, IReadOnlyList<string> Values);
+
+/// <summary>Provider-wide wire facts.</summary>
+public sealed record ProviderRule(
+    string Name,
+    string BaseUrl,
+    string AuthHeader,
+    string AuthScheme,
+    string FetchPath,
+    string FetchManyPath,
+    int FetchManyMin,
+    int FetchManyMax,
+    string AccountPath,
+    IReadOnlyList<StatusRule> Statuses,
+    IReadOnlyList<ParamRule> CommonParams);
+
+/// <summary>The state of a task, whatever the provider calls it.</summary>
+public enum TaskState
+{
+    /// <summary>A status this spec does not know.</summary>
+    Unknown,
+
+    /// <summary>Accepted, waiting to start.</summary>
+    Pending,
+
+    /// <summary>Being made.</summary>
+    Running,
+
+    /// <summary>The provider retries it.</summary>
+    Retrying,
+
+    /// <summary>Done; the result is there.</summary>
+    Finished,
+
+    /// <summary>Failed for good (moderation, provider error).</summary>
+    Failed,
+}
+
+/// <summary>The whole stage-rule table, generated from the spec, with lookups.</summary>
+public sealed record SpecRules(
+    ProviderRule Provider,
+    IReadOnlyList<StageRule> Stages,
+    IReadOnlyList<ResultRule> Results,
+    IReadOnlyList<OperationRule> Operations)
+{
+    /// <summary>The operation with this spec name (upscale-1x) or tool name (upscale_1x).</summary>
+    public OperationRule? FindOperation(string name) =>
+        Operations.FirstOrDefault(o => string.Equals(o.Name, name, StringComparison.Ordinal) || string.Equals(o.ToolName, name, StringComparison.Ordinal));
+
+    /// <summary>The operation whose task_type pattern matches (exact names win over a trailing *).</summary>
+    public OperationRule? OperationOfTaskType(string? taskType)
+    {
+        if (string.IsNullOrEmpty(taskType))
+        {
+            return null;
+        }
+
+        OperationRule? best = null;
+        var bestLength = -1;
+        foreach (var operation in Operations)
+        {
+            foreach (var pattern in operation.TaskTypes)
+            {
+                var length = Match(pattern, taskType);
+                if (length > bestLength)
+                {
+                    best = operation;
+                    bestLength = length;
+                }
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>The stage of a task type (grid, upscaled, …), or null for results and unknown types.</summary>
+    public string? StageOfTaskType(string? taskType) =>
+        OperationOfTaskType(taskType) is { ProducesStage: true } operation ? operation.Produces : null;
+
+    /// <summary>Maps a provider status string to a state.</summary>
+    public TaskState StateOf(string? status)
+    {
+        if (status is null)
+        {
+            return TaskState.Unknown;
+        }
+
+        foreach (var rule in Provider.Statuses)
+        {
+            if (rule.Values.Contains(status, StringComparer.OrdinalIgnoreCase))
+            {
+                return rule.State switch
+                {
+                    "pending" => TaskState.Pending,
+                    "running" => TaskState.Running,
+                    "retrying" => TaskState.Retrying,
+                    "finished" => TaskState.Finished,
+                    "failed" => TaskState.Failed,
+                    _ => TaskState.Unknown,
+                };
+            }
+        }
+
+        return TaskState.Unknown;
+    }
+
+    /// <summary>The stage rule by name.</summary>
+    public StageRule? FindStage(string name) => Stages.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.Ordinal));
+
+    // Exact match scores above any wildcard; a longer literal prefix scores higher.
+    private static int Match(string pattern, string value)
+    {
+        if (pattern.EndsWith('*'))
+        {
+            var prefix = pattern[..^1];
+            return value.StartsWith(prefix, StringComparison.Ordinal) ? prefix.Length : -1;
+        }
+
+        return string.Equals(pattern, value, StringComparison.Ordinal) ? int.MaxValue : -1;
+    }
+}

@@ -1,0 +1,411 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MjMcp.Rules;
+
+namespace MjMcp;
+
+/// <summary>
+/// The hand-written core of the client: HTTP transport, error mapping, submission and waiting.
+/// The typed operation methods (ImagineAsync, PanAsync, …) are generated from the spec into the other part.
+/// </summary>
+public sealed partial class MidjourneyClient
+{
+    /// <summary>The name of the HttpClient registered by AddMidjourneyClient.</summary>
+    public const string HttpClientName = "MjMcp.Provider";
+
+    private readonly HttpClient _http;
+    private readonly MidjourneyOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly TaskSignals _signals = new();
+    private readonly Uri _baseUrl;
+
+    /// <summary>Creates a client over <paramref name="httpClient"/> (its BaseAddress is not used; options decide).</summary>
+    public MidjourneyClient(HttpClient httpClient, MidjourneyOptions options, ILogger<MidjourneyClient>? logger = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(httpClient);
+        ArgumentNullException.ThrowIfNull(options);
+        _http = httpClient;
+        _options = options;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
+        var baseUrl = options.BaseUrl ?? new Uri(MidjourneySpec.Rules.Provider.BaseUrl);
+        _baseUrl = baseUrl.AbsoluteUri.EndsWith('/') ? baseUrl : new Uri(baseUrl.AbsoluteUri + "/");
+    }
+
+    /// <summary>The stage-rule table this client enforces.</summary>
+    public static SpecRules Rules => MidjourneySpec.Rules;
+
+    /// <summary>The provider base URL in use.</summary>
+    public Uri BaseUrl => _baseUrl;
+
+    /// <summary>Fetches a task's current state.</summary>
+    public async Task<FetchResponse> FetchAsync(string taskId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(taskId);
+        var body = WriteJson(w => w.WriteString("task_id", taskId));
+        var reply = await SendAsync(HttpMethod.Post, Rules.Provider.FetchPath, body, isSubmit: false, cancellationToken).ConfigureAwait(false);
+        return FetchResponse.Parse(reply);
+    }
+
+    /// <summary>Fetches several tasks at once (the provider takes 2-20 ids; fewer or more are split or fetched singly).</summary>
+    public async Task<IReadOnlyList<FetchResponse>> FetchManyAsync(IReadOnlyList<string> taskIds, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(taskIds);
+        var provider = Rules.Provider;
+        var results = new List<FetchResponse>(taskIds.Count);
+        foreach (var chunk in taskIds.Chunk(Math.Max(provider.FetchManyMax, 1)))
+        {
+            if (chunk.Length < provider.FetchManyMin)
+            {
+                foreach (var id in chunk)
+                {
+                    results.Add(await FetchAsync(id, cancellationToken).ConfigureAwait(false));
+                }
+
+                continue;
+            }
+
+            var body = WriteJson(w =>
+            {
+                w.WriteStartArray("task_ids");
+                foreach (var id in chunk)
+                {
+                    w.WriteStringValue(id);
+                }
+
+                w.WriteEndArray();
+            });
+            var reply = await SendAsync(HttpMethod.Post, provider.FetchManyPath, body, isSubmit: false, cancellationToken).ConfigureAwait(false);
+            using var document = JsonDocument.Parse(reply);
+            if (!document.RootElement.TryGetProperty("tasks", out var tasks) || tasks.ValueKind != JsonValueKind.Array)
+            {
+                throw new MjProtocolException($"The provider's {provider.FetchManyPath} reply has no 'tasks' list.");
+            }
+
+            results.AddRange(tasks.EnumerateArray().Select(FetchResponse.Parse));
+        }
+
+        return results;
+    }
+
+    /// <summary>The account's credits and plan.</summary>
+    public async Task<AccountInfo> GetAccountAsync(CancellationToken cancellationToken = default)
+    {
+        var reply = await SendAsync(HttpMethod.Get, Rules.Provider.AccountPath, null, isSubmit: false, cancellationToken).ConfigureAwait(false);
+        using var document = JsonDocument.Parse(reply);
+        return AccountInfo.Parse(document.RootElement);
+    }
+
+    /// <summary>Waits for any task by id and returns its finished /fetch reply (see <see cref="PendingTask{TResult}.WaitAsync(IProgress{TaskProgress}?, TimeSpan?, CancellationToken)"/>).</summary>
+    public Task<FetchResponse> WaitAsync(string taskId, IProgress<TaskProgress>? progress = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        WaitForFinishedAsync(taskId, progress, timeout, cancellationToken);
+
+    /// <summary>
+    /// Hands the client an update that arrived by webhook: waiters for that task wake at once and use
+    /// it without polling. Safe to call more than once with the same update.
+    /// </summary>
+    public void ReportUpdate(FetchResponse update)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        _signals.Publish(update);
+    }
+
+    /// <summary>
+    /// Submits an operation form with a wire body (wire names, without the parent field). The parameters
+    /// are checked against the rule table first; the parent's stage is the caller's to check
+    /// (<see cref="RuleValidator.ValidateParent"/>). Returns the provider's task id.
+    /// </summary>
+    public async Task<string> SubmitRawAsync(OperationRule operation, FormRule form, string? parentTaskId, JsonElement body, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(operation);
+        ArgumentNullException.ThrowIfNull(form);
+        var problems = RuleValidator.ValidateParams(form, Rules.Provider.CommonParams, body);
+        if (form.Parent is not null && string.IsNullOrWhiteSpace(parentTaskId))
+        {
+            problems.Insert(0, new ValidationProblem(form.Parent.Field, $"'{form.Parent.Field}' is required: {operation.ToolName} acts on a finished {string.Join(" or ", form.Parent.Stages)} task."));
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new MjValidationException(operation.ToolName, problems);
+        }
+
+        var payload = WriteJson(w =>
+        {
+            if (form.Parent is not null)
+            {
+                w.WriteString(form.Parent.Field, parentTaskId);
+            }
+
+            foreach (var property in body.EnumerateObject())
+            {
+                if (form.Parent is null || property.Name != form.Parent.Field)
+                {
+                    property.WriteTo(w);
+                }
+            }
+        });
+        var reply = await SendAsync(HttpMethod.Post, operation.Path, payload, isSubmit: true, cancellationToken).ConfigureAwait(false);
+        using var document = JsonDocument.Parse(reply);
+        var root = document.RootElement;
+        var taskId = root.ValueKind == JsonValueKind.Object && (root.TryGetProperty("task_id", out var id) || root.TryGetProperty("taskId", out id))
+            ? (id.ValueKind == JsonValueKind.String ? id.GetString() : id.GetRawText())
+            : null;
+        if (string.IsNullOrEmpty(taskId))
+        {
+            throw new MjProtocolException($"The provider accepted {operation.Path} but returned no task_id.");
+        }
+
+        Log.Submitted(_logger, operation.Name, taskId, parentTaskId);
+        return taskId;
+    }
+
+    private Submission<TResult> Submit<TResult>(OperationRule operation, int formIndex, MjTask? parent, Action<Utf8JsonWriter> writeProperties, Func<FetchResponse, TResult> factory, CancellationToken cancellationToken)
+        where TResult : class =>
+        new(SubmitTypedAsync(operation, formIndex, parent, writeProperties, factory, cancellationToken));
+
+    private async Task<PendingTask<TResult>> SubmitTypedAsync<TResult>(OperationRule operation, int formIndex, MjTask? parent, Action<Utf8JsonWriter> writeProperties, Func<FetchResponse, TResult> factory, CancellationToken cancellationToken)
+        where TResult : class
+    {
+        var form = operation.Forms[formIndex];
+        if (parent is not null && RuleValidator.ValidateParent(operation, form, parent.TaskId, parent.Stage, parent.Operation, TaskState.Finished) is { } problem)
+        {
+            throw new MjValidationException(operation.ToolName, [problem]);
+        }
+
+        var body = WriteJson(writeProperties);
+        using var document = JsonDocument.Parse(body);
+        var taskId = await SubmitRawAsync(operation, form, parent?.TaskId, document.RootElement, cancellationToken).ConfigureAwait(false);
+        return new PendingTask<TResult>(this, taskId, operation, parent?.TaskId, factory);
+    }
+
+    internal async Task<FetchResponse> WaitForFinishedAsync(string taskId, IProgress<TaskProgress>? progress, TimeSpan? timeout, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(taskId);
+        var limit = timeout ?? _options.DefaultWaitTimeout;
+        var started = _time.GetTimestamp();
+        var delay = _options.PollInitialDelay;
+        var failures = 0;
+        TaskProgress? last = null;
+        (TimeSpan At, int Percentage)? firstSeen = null;
+        using var waiter = _signals.Register(taskId);
+        while (true)
+        {
+            var elapsed = _time.GetElapsedTime(started);
+            var remaining = limit - elapsed;
+            if (remaining <= TimeSpan.Zero)
+            {
+                throw new MjWaitTimeoutException(taskId, last, elapsed);
+            }
+
+            var pushed = await waiter.WaitAsync(delay < remaining ? delay : remaining, _time, cancellationToken).ConfigureAwait(false);
+            FetchResponse response;
+            if (pushed is not null)
+            {
+                response = pushed;
+            }
+            else
+            {
+                try
+                {
+                    response = await FetchAsync(taskId, cancellationToken).ConfigureAwait(false);
+                    failures = 0;
+                }
+                catch (MjException ex) when (IsTransient(ex) && ++failures < _options.MaxConsecutiveFetchFailures)
+                {
+                    Log.FetchRetry(_logger, taskId, failures, ex.Message);
+                    delay = Clamp(TimeSpan.FromTicks(delay.Ticks * 2));
+                    continue;
+                }
+            }
+
+            var state = Rules.StateOf(response.Status);
+            var current = new TaskProgress(taskId, state, response.Status, state == TaskState.Finished ? 100 : response.Percentage);
+            if (current != last)
+            {
+                progress?.Report(current);
+                last = current;
+            }
+
+            if (state == TaskState.Finished)
+            {
+                return response;
+            }
+
+            if (state == TaskState.Failed)
+            {
+                throw new MjTaskFailedException(taskId, response.Error ?? response.Message);
+            }
+
+            delay = NextDelay(delay, _time.GetElapsedTime(started), response.Percentage, ref firstSeen);
+        }
+    }
+
+    /// <summary>Estimates the time left from the rate of progress; without one, backs off by half.</summary>
+    private TimeSpan NextDelay(TimeSpan previous, TimeSpan now, int? percentage, ref (TimeSpan At, int Percentage)? firstSeen)
+    {
+        if (percentage is { } pct and > 0 and < 100)
+        {
+            if (firstSeen is { } first && pct > first.Percentage && now > first.At)
+            {
+                var perSecond = (pct - first.Percentage) / (now - first.At).TotalSeconds;
+                return Clamp(TimeSpan.FromSeconds((100 - pct) / perSecond));
+            }
+
+            firstSeen ??= (now, pct);
+        }
+
+        return Clamp(TimeSpan.FromTicks(previous.Ticks * 3 / 2));
+    }
+
+    private TimeSpan Clamp(TimeSpan value) =>
+        value < _options.PollMinInterval ? _options.PollMinInterval : value > _options.PollMaxInterval ? _options.PollMaxInterval : value;
+
+    private static bool IsTransient(MjException ex) =>
+        ex is MjTransportException or MjRateLimitedException ||
+        (ex is MjProviderException provider && (int)provider.StatusCode >= 500);
+
+    private static byte[] WriteJson(Action<Utf8JsonWriter> writeProperties)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writeProperties(writer);
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private async Task<byte[]> SendAsync(HttpMethod method, string path, byte[]? body, bool isSubmit, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(_options.ApiKey))
+        {
+            throw new MjValidationException(path, [new ValidationProblem("api_key", "No API key is configured. Set MJMCP_API_KEY (or MidjourneyOptions.ApiKey), or use the embedded sandbox.")]);
+        }
+
+        using var request = new HttpRequestMessage(method, new Uri(_baseUrl, path.TrimStart('/')));
+        var scheme = _options.AuthScheme ?? Rules.Provider.AuthScheme;
+        request.Headers.TryAddWithoutValidation(Rules.Provider.AuthHeader, string.IsNullOrEmpty(scheme) ? _options.ApiKey : scheme + " " + _options.ApiKey);
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(body);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        }
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex)
+        {
+            // Refused before sending: the provider cannot have created a task.
+            var refused = ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused } || ex.HttpRequestError == HttpRequestError.ConnectionError;
+            throw new MjTransportException(
+                isSubmit && !refused
+                    ? $"The request to {path} failed after it was sent ({ex.HttpRequestError}); the provider may have created a task. It was not resubmitted automatically: check your tasks before retrying."
+                    : $"Could not reach the provider for {path} ({ex.HttpRequestError}).",
+                mayHaveCreatedTask: isSubmit && !refused,
+                ex);
+        }
+        catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new MjTransportException(
+                isSubmit ? $"The request to {path} timed out after it was sent; the provider may have created a task. It was not resubmitted automatically." : $"The request to {path} timed out.",
+                mayHaveCreatedTask: isSubmit,
+                ex);
+        }
+
+        using (response)
+        {
+            var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode)
+            {
+                return bytes;
+            }
+
+            var message = ProviderMessage(bytes);
+            Log.ProviderError(_logger, path, (int)response.StatusCode, message);
+            throw response.StatusCode switch
+            {
+                HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => new MjAuthenticationException(response.StatusCode, path, message),
+                HttpStatusCode.TooManyRequests => new MjRateLimitedException(path, message, RetryAfter(response)),
+                _ => new MjProviderException(response.StatusCode, path, message, $"The provider refused {path} ({(int)response.StatusCode}): {message ?? "no message"}."),
+            };
+        }
+    }
+
+    private TimeSpan? RetryAfter(HttpResponseMessage response) =>
+        response.Headers.RetryAfter is { } header
+            ? header.Delta ?? (header.Date is { } date ? date - _time.GetUtcNow() : null)
+            : null;
+
+    /// <summary>The provider's error text: "message", else errors[0].msg, else "error".</summary>
+    private static string? ProviderMessage(byte[] body)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return null;
+            }
+
+            if (root.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.String)
+            {
+                return message.GetString();
+            }
+
+            if (root.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array)
+            {
+                var texts = errors.EnumerateArray()
+                    .Select(e => e.ValueKind == JsonValueKind.Object && e.TryGetProperty("msg", out var msg) ? msg.GetString() : null)
+                    .Where(t => !string.IsNullOrEmpty(t));
+                var joined = string.Join("; ", texts);
+                return joined.Length > 0 ? joined : null;
+            }
+
+            return root.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.String ? error.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Submitted {Operation} as task {TaskId} (parent {ParentTaskId})")]
+        public static partial void Submitted(ILogger logger, string operation, string taskId, string? parentTaskId);
+
+        [LoggerMessage(2, LogLevel.Warning, "Provider answered {Path} with {Status}: {Message}")]
+        public static partial void ProviderError(ILogger logger, string path, int status, string? message);
+
+        [LoggerMessage(3, LogLevel.Debug, "Fetching task {TaskId} failed ({Failures} in a row), will retry: {Message}")]
+        public static partial void FetchRetry(ILogger logger, string taskId, int failures, string message);
+    }
+}
+
+/// <summary>The account's credits and plan, from GET /account.</summary>
+public sealed record AccountInfo(string? Email, long? Credits, long? TotalImages, string? Plan)
+{
+    internal static AccountInfo Parse(JsonElement root)
+    {
+        string? Text(string name) => root.ValueKind == JsonValueKind.Object && root.TryGetProperty(name, out var v)
+            ? (v.ValueKind == JsonValueKind.String ? v.GetString() : v.ValueKind == JsonValueKind.Number ? v.GetRawText() : null)
+            : null;
+        long? Number(string name) => long.TryParse(Text(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : null;
+        return new AccountInfo(Text("email"), Number("credits"), Number("total_images"), Text("plan"));
+    }
+}

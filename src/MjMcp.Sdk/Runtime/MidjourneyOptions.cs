@@ -1,0 +1,32 @@
+namespace MjMcp;
+
+/// <summary>Settings of <see cref="MidjourneyClient"/>. The API key is never logged or shown.</summary>
+public sealed class MidjourneyOptions
+{
+    /// <summary>The provider's base URL (default from the spec). A path prefix is kept.</summary>
+    public Uri? BaseUrl { get; set; }
+
+    /// <summary>The provider API key.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Prefix of the key in the auth header (default from the spec: none; some gateways want "Bearer").</summary>
+    public string? AuthScheme { get; set; }
+
+    /// <summary>The first poll of a new task comes after this.</summary>
+    public TimeSpan PollInitialDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Polls are never closer than this.</summary>
+    public TimeSpan PollMinInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Polls are never further apart than this.</summary>
+    public TimeSpan PollMaxInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long WaitAsync waits when no timeout is given.</summary>
+    public TimeSpan DefaultWaitTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How many /fetch failures in a row WaitAsync survives before it gives up.</summary>
+    public int MaxConsecutiveFetchFailures { get; set; } = 5;
+
+    /// <summary>Returns the type name only: the key must never reach a log.</summary>
+    public override string ToString() => $"MidjourneyOptions(BaseUrl = {BaseUrl}, ApiKey = {(string.IsNullOrEmpty(ApiKey) ? "(none)" : "***")})";
+}
