@@ -71,7 +71,8 @@ internal static class RulesEmitter
 
         w.Line("        ]),");
         w.Line("    Stages: [" + string.Join(", ", spec.Stages.Select(s => "new(" + SourceWriter.Literal(s.Name) + ", " + SourceWriter.Literal(s.ClassName) + ", " + SourceWriter.Number(s.Images) + ", " + SourceWriter.Literal(s.Summary) + ")")) + "],");
-        w.Line("    Results: [" + string.Join(", ", spec.Results.Select(r => "new(" + SourceWriter.Literal(r.Name) + ", " + SourceWriter.Literal(r.ClassName) + ", " + SourceWriter.Literal(r.Summary) + ")")) + "],");
+        w.Line("    Results: [" + string.Join(", ", spec.Results.Select(r => "new(" + SourceWriter.Literal(r.Name) + ", " + SourceWriter.Literal(r.ClassName) + ", " + SourceWriter.Literal(r.Summary) + ", [" +
+            string.Join(", ", r.Fields.Select(f => "new(" + SourceWriter.Literal(f.Name) + ", " + SourceWriter.Literal(f.Wire) + ", " + (f.Kind == FieldKind.StringList ? "true" : "false") + ", " + SourceWriter.Literal(f.Summary) + ")")) + "])")) + "],");
         w.Line("    Operations: [" + string.Join(", ", spec.Operations.Select(o => o.PascalName)) + "]);");
         w.Line();
         w.Summary("Turns a finished /fetch reply into its stage or result type (GridTask, SeedResult, …), or null when the task type is unknown.");

@@ -76,8 +76,11 @@ public sealed record OperationRule(
 /// <summary>A workflow stage whose finished tasks carry images.</summary>
 public sealed record StageRule(string Name, string ClassName, int Images, string Summary);
 
-/// <summary>A finished task that carries data.</summary>
-public sealed record ResultRule(string Name, string ClassName, string Summary);
+/// <summary>A finished task that carries data, and its fields.</summary>
+public sealed record ResultRule(string Name, string ClassName, string Summary, IReadOnlyList<ResultFieldRule> Fields);
+
+/// <summary>A field of a result: its name, wire name and whether it is a list of strings.</summary>
+public sealed record ResultFieldRule(string Name, string Wire, bool IsList, string Summary);
 
 /// <summary>Provider status strings that mean one task state.</summary>
 public sealed record StatusRule(string State, IReadOnlyList<string> Values);
@@ -185,6 +188,9 @@ public sealed record SpecRules(
 
         return TaskState.Unknown;
     }
+
+    /// <summary>The result rule by name.</summary>
+    public ResultRule? FindResult(string name) => Results.FirstOrDefault(r => string.Equals(r.Name, name, StringComparison.Ordinal));
 
     /// <summary>The stage rule by name.</summary>
     public StageRule? FindStage(string name) => Stages.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.Ordinal));

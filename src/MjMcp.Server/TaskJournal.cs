@@ -1,0 +1,246 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+using MjMcp.Rules;
+
+namespace MjMcp.Server;
+
+/// <summary>One task as the journal knows it.</summary>
+public sealed record TaskRecord(
+    string TaskId,
+    string Operation,
+    string? Stage,
+    string? ResultKind,
+    string? ParentTaskId,
+    string? Status,
+    TaskState State,
+    int? Percentage,
+    string? TaskType,
+    string? ResultJson,
+    string? Error,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt);
+
+/// <summary>
+/// Every task this server submitted or learned about, in SQLite (WAL, one transaction per change), so a
+/// restarted server resumes its tasks and checks parents without asking the provider. Secrets are never
+/// stored: only task ids, stages, statuses and the provider's finished /fetch reply.
+/// </summary>
+public sealed class TaskJournal : IDisposable
+{
+    private readonly string _connectionString;
+    private readonly TimeProvider _time;
+
+    /// <summary>Opens (and creates) the journal at <paramref name="path"/>.</summary>
+    public TaskJournal(string path, TimeProvider? time = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        _time = time ?? TimeProvider.System;
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Cache = SqliteCacheMode.Private, Pooling = true }.ToString();
+        DatabasePath = path;
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = NORMAL;
+            CREATE TABLE IF NOT EXISTS tasks (
+                task_id     TEXT PRIMARY KEY,
+                operation   TEXT NOT NULL,
+                stage       TEXT,
+                result_kind TEXT,
+                parent_id   TEXT,
+                status      TEXT,
+                state       TEXT NOT NULL,
+                percentage  INTEGER,
+                task_type   TEXT,
+                result_json TEXT,
+                error       TEXT,
+                created_at  TEXT NOT NULL,
+                updated_at  TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS tasks_parent ON tasks(parent_id);
+            CREATE INDEX IF NOT EXISTS tasks_stage ON tasks(stage, created_at);
+            """;
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>The database file.</summary>
+    public string DatabasePath { get; }
+
+    /// <summary>Records a submission the provider accepted.</summary>
+    public void RecordSubmitted(string taskId, OperationRule operation, string? parentTaskId)
+    {
+        ArgumentNullException.ThrowIfNull(operation);
+        var now = Now();
+        Execute(
+            """
+            INSERT INTO tasks (task_id, operation, stage, result_kind, parent_id, status, state, percentage, created_at, updated_at)
+            VALUES ($id, $op, $stage, $kind, $parent, 'submitted', 'Pending', 0, $now, $now)
+            ON CONFLICT(task_id) DO NOTHING;
+            """,
+            ("$id", taskId),
+            ("$op", operation.Name),
+            ("$stage", operation.ProducesStage ? operation.Produces : null),
+            ("$kind", operation.ProducesStage ? null : operation.Produces),
+            ("$parent", parentTaskId),
+            ("$now", now));
+    }
+
+    /// <summary>Applies a /fetch reply (from polling or a webhook). Idempotent; a finished or failed task never goes back.</summary>
+    public void ApplyFetch(FetchResponse response, SpecRules rules)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        ArgumentNullException.ThrowIfNull(rules);
+        var operation = rules.OperationOfTaskType(response.TaskType);
+        var state = rules.StateOf(response.Status);
+        var now = Now();
+        Execute(
+            """
+            INSERT INTO tasks (task_id, operation, stage, result_kind, status, state, percentage, task_type, result_json, error, created_at, updated_at)
+            VALUES ($id, $op, $stage, $kind, $status, $state, $pct, $type, $json, $error, $now, $now)
+            ON CONFLICT(task_id) DO UPDATE SET
+                operation = CASE WHEN excluded.operation = '' THEN tasks.operation ELSE excluded.operation END,
+                stage = COALESCE(excluded.stage, tasks.stage),
+                result_kind = COALESCE(excluded.result_kind, tasks.result_kind),
+                status = excluded.status,
+                state = excluded.state,
+                percentage = excluded.percentage,
+                task_type = COALESCE(excluded.task_type, tasks.task_type),
+                result_json = COALESCE(excluded.result_json, tasks.result_json),
+                error = COALESCE(excluded.error, tasks.error),
+                updated_at = excluded.updated_at
+            WHERE tasks.state NOT IN ('Finished', 'Failed') OR excluded.state IN ('Finished', 'Failed');
+            """,
+            ("$id", response.TaskId),
+            ("$op", operation?.Name ?? string.Empty),
+            ("$stage", operation is { ProducesStage: true } ? operation.Produces : null),
+            ("$kind", operation is { ProducesStage: false } ? operation.Produces : null),
+            ("$status", response.Status),
+            ("$state", state.ToString()),
+            ("$pct", state == TaskState.Finished ? 100 : response.Percentage),
+            ("$type", string.IsNullOrEmpty(response.TaskType) ? null : response.TaskType),
+            ("$json", state == TaskState.Finished ? response.Raw.GetRawText() : null),
+            ("$error", state == TaskState.Failed ? response.Error ?? response.Message ?? "failed" : null),
+            ("$now", now));
+    }
+
+    /// <summary>Records progress of an unfinished task (finished and failed states come from <see cref="ApplyFetch"/> and <see cref="MarkFailed"/>).</summary>
+    public void UpdateProgress(TaskProgress progress)
+    {
+        ArgumentNullException.ThrowIfNull(progress);
+        if (progress.State is TaskState.Finished or TaskState.Failed)
+        {
+            return;
+        }
+
+        Execute(
+            "UPDATE tasks SET status = $status, state = $state, percentage = $pct, updated_at = $now WHERE task_id = $id AND state NOT IN ('Finished', 'Failed');",
+            ("$id", progress.TaskId),
+            ("$status", progress.Status),
+            ("$state", progress.State.ToString()),
+            ("$pct", progress.Percentage),
+            ("$now", Now()));
+    }
+
+    /// <summary>Records that a task failed, with the provider's reason.</summary>
+    public void MarkFailed(string taskId, string reason) =>
+        Execute(
+            "UPDATE tasks SET state = 'Failed', status = COALESCE(status, 'failed'), error = $error, updated_at = $now WHERE task_id = $id;",
+            ("$id", taskId),
+            ("$error", reason),
+            ("$now", Now()));
+
+    /// <summary>The task, or null when the journal does not know it.</summary>
+    public TaskRecord? Get(string taskId) => Query("SELECT * FROM tasks WHERE task_id = $id", ("$id", taskId)).FirstOrDefault();
+
+    /// <summary>Tasks newest first, optionally of one stage (or result kind).</summary>
+    public IReadOnlyList<TaskRecord> List(string? stage, int limit) =>
+        stage is null
+            ? Query("SELECT * FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT $limit", ("$limit", limit))
+            : Query("SELECT * FROM tasks WHERE stage = $stage OR result_kind = $stage ORDER BY created_at DESC, rowid DESC LIMIT $limit", ("$stage", stage), ("$limit", limit));
+
+    /// <summary>The tasks made from <paramref name="taskId"/>.</summary>
+    public IReadOnlyList<TaskRecord> Children(string taskId) => Query("SELECT * FROM tasks WHERE parent_id = $id ORDER BY created_at, rowid", ("$id", taskId));
+
+    /// <summary>The unfinished tasks (to resume after a restart).</summary>
+    public IReadOnlyList<TaskRecord> Unfinished() => Query("SELECT * FROM tasks WHERE state NOT IN ('Finished', 'Failed') ORDER BY created_at");
+
+    /// <summary>The parent chain of a task, nearest first.</summary>
+    public IReadOnlyList<TaskRecord> Ancestors(string taskId)
+    {
+        var chain = new List<TaskRecord>();
+        var current = Get(taskId);
+        while (current?.ParentTaskId is { } parentId && chain.Count < 64 && Get(parentId) is { } parent)
+        {
+            chain.Add(parent);
+            current = parent;
+        }
+
+        return chain;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => SqliteConnection.ClearAllPools();
+
+    private string Now() => _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture);
+
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        using var pragma = connection.CreateCommand();
+        pragma.CommandText = "PRAGMA busy_timeout = 5000;";
+        pragma.ExecuteNonQuery();
+        return connection;
+    }
+
+    private void Execute(string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var connection = Open();
+        using var transaction = connection.BeginTransaction();
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        command.ExecuteNonQuery();
+        transaction.Commit();
+    }
+
+    private List<TaskRecord> Query(string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        var list = new List<TaskRecord>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            string? Text(string column) => reader[column] is string s ? s : null;
+            list.Add(new TaskRecord(
+                Text("task_id")!,
+                Text("operation") ?? string.Empty,
+                Text("stage"),
+                Text("result_kind"),
+                Text("parent_id"),
+                Text("status"),
+                Enum.TryParse<TaskState>(Text("state"), out var state) ? state : TaskState.Unknown,
+                reader["percentage"] is long pct ? (int)pct : null,
+                Text("task_type"),
+                Text("result_json"),
+                Text("error"),
+                DateTimeOffset.Parse(Text("created_at")!, CultureInfo.InvariantCulture),
+                DateTimeOffset.Parse(Text("updated_at")!, CultureInfo.InvariantCulture)));
+        }
+
+        return list;
+    }
+}

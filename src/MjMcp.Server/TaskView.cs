@@ -1,0 +1,405 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using MjMcp.Rules;
+
+namespace MjMcp.Server;
+
+/// <summary>A tool the agent may call next: fixed arguments plus the values still to choose.</summary>
+/// <param name="Tool">The tool name.</param>
+/// <param name="Arguments">Arguments already decided (the parent id).</param>
+/// <param name="Choices">For each argument still to choose, the values that are accepted (numbers or strings).</param>
+/// <param name="Needs">Arguments with no short list of values, and what they need.</param>
+/// <param name="Description">What the action does.</param>
+public sealed record NextAction(string Tool, IReadOnlyDictionary<string, string> Arguments, IReadOnlyDictionary<string, IReadOnlyList<object>> Choices, IReadOnlyDictionary<string, string> Needs, string Description);
+
+/// <summary>How the server would fix a refused call.</summary>
+/// <param name="Tool">The tool to call instead.</param>
+/// <param name="Arguments">Its arguments.</param>
+/// <param name="Choices">Values still to choose.</param>
+/// <param name="Then">What to do after it, in words.</param>
+public sealed record Fix(string Tool, IReadOnlyDictionary<string, string> Arguments, IReadOnlyDictionary<string, IReadOnlyList<object>> Choices, string? Then);
+
+/// <summary>
+/// Turns tasks and refusals into what the agent reads: structured JSON (matching <see cref="OutputSchema"/>)
+/// and a short text. Written with Utf8JsonWriter: no reflection, NativeAOT-safe.
+/// </summary>
+public static class TaskView
+{
+    /// <summary>The output schema shared by every task tool. Nothing is required, so refusals (with "error") validate too.</summary>
+    public const string OutputSchema = """
+        {"type":"object","properties":{
+          "task_id":{"type":"string"},
+          "operation":{"type":"string","description":"The spec operation that made the task."},
+          "status":{"type":"string","description":"The provider's status string."},
+          "state":{"type":"string","enum":["unknown","pending","running","retrying","finished","failed"]},
+          "percentage":{"type":"integer"},
+          "stage":{"type":"string","description":"grid, upscaled, hires or image for image tasks."},
+          "result_kind":{"type":"string","description":"seed, prompts or shortened for data tasks."},
+          "parent_task_id":{"type":"string"},
+          "images":{"type":"array","items":{"type":"object","properties":{"index":{"type":"integer"},"url":{"type":"string"}},"required":["index","url"]}},
+          "grid_image_url":{"type":"string"},
+          "result":{"type":"object","description":"The fields of a data result (seed, prompts, ...)."},
+          "error":{"type":"object","properties":{"code":{"type":"string"},"message":{"type":"string"},"fix":{"type":"object"}}},
+          "next_actions":{"type":"array","items":{"type":"object","properties":{"tool":{"type":"string"},"arguments":{"type":"object"},"choices":{"type":"object"},"needs":{"type":"object"},"description":{"type":"string"}},"required":["tool","arguments"]}},
+          "hint":{"type":"string"},
+          "tasks":{"type":"array","items":{"type":"object"}},
+          "account":{"type":"object"}
+        }}
+        """;
+
+    /// <summary>The actions valid on a finished task of <paramref name="stage"/> made by <paramref name="operation"/>.</summary>
+    public static IReadOnlyList<NextAction> NextActions(SpecRules rules, string taskId, string? stage, string? operation)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
+        var actions = new List<NextAction>();
+        if (stage is null)
+        {
+            return actions;
+        }
+
+        foreach (var op in rules.Operations)
+        {
+            foreach (var form in op.FormsForStage(stage))
+            {
+                if (form.Parent!.Operations.Count > 0 && (operation is null || !form.Parent.Operations.Contains(operation, StringComparer.Ordinal)))
+                {
+                    continue;
+                }
+
+                var choices = new Dictionary<string, IReadOnlyList<object>>(StringComparer.Ordinal);
+                var needs = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (var param in form.Params.Where(p => p.Required))
+                {
+                    if (Choices(param) is { } values)
+                    {
+                        choices[param.Wire] = values;
+                    }
+                    else
+                    {
+                        needs[param.Wire] = param.Summary;
+                    }
+                }
+
+                actions.Add(new NextAction(
+                    op.ToolName,
+                    new Dictionary<string, string>(StringComparer.Ordinal) { [form.Parent.Field] = taskId },
+                    choices,
+                    needs,
+                    form.Summary));
+            }
+        }
+
+        return actions;
+    }
+
+    /// <summary>The values an agent may pick for a parameter, when there is a short list.</summary>
+    public static IReadOnlyList<object>? Choices(ParamRule param)
+    {
+        ArgumentNullException.ThrowIfNull(param);
+        switch (param.Kind)
+        {
+            case ParamKind.Enum:
+                return param.Values.Cast<object>().ToArray();
+            case ParamKind.Int when param.Min is { } min && param.Max is { } max && max - min <= 20:
+                return Enumerable.Range((int)min, (int)(max - min) + 1).Cast<object>().ToArray();
+            case ParamKind.Number when param.Min is { } min && param.Max is { } max:
+                return new object[] { min, (min + max) / 2, max }.Distinct().ToArray();
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>Writes a task as structured content.</summary>
+    public static JsonElement Task(SpecRules rules, TaskRecord record, FetchResponse? finished, IReadOnlyList<NextAction> nextActions, string? hint)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
+        ArgumentNullException.ThrowIfNull(record);
+        return Write(w =>
+        {
+            w.WriteStartObject();
+            WriteTaskFields(w, rules, record, finished);
+            WriteNextActions(w, nextActions);
+            if (hint is not null)
+            {
+                w.WriteString("hint", hint);
+            }
+
+            w.WriteEndObject();
+        });
+    }
+
+    /// <summary>The text an agent reads for a task.</summary>
+    public static string TaskText(SpecRules rules, TaskRecord record, FetchResponse? finished, IReadOnlyList<NextAction> nextActions, string? hint)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
+        ArgumentNullException.ThrowIfNull(record);
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"Task {record.TaskId} ({record.Operation}) is {record.State.ToString().ToLowerInvariant()}");
+        if (record.State is TaskState.Pending or TaskState.Running or TaskState.Retrying && record.Percentage is { } pct)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" at {pct}%");
+        }
+
+        if (record.Stage is { } stage && rules.FindStage(stage) is { } stageRule && record.State == TaskState.Finished)
+        {
+            text.Append(CultureInfo.InvariantCulture, $": a {stage} - {stageRule.Summary}");
+        }
+
+        text.Append('.');
+        if (finished is not null)
+        {
+            var urls = ImageUrls(rules, record, finished);
+            for (var i = 0; i < urls.Count; i++)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"\n  {(urls.Count > 1 ? $"image {i + 1}" : "image")}: {urls[i]}");
+            }
+
+            if (record.ResultKind is { } kind && rules.FindResult(kind) is { } result)
+            {
+                foreach (var field in result.Fields)
+                {
+                    var value = field.IsList ? string.Join(" | ", finished.GetStringList(field.Wire) ?? []) : finished.GetString(field.Wire);
+                    text.Append(CultureInfo.InvariantCulture, $"\n  {field.Name}: {value}");
+                }
+            }
+        }
+
+        if (record.Error is { } error)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"\nReason: {error}");
+        }
+
+        if (nextActions.Count > 0)
+        {
+            text.Append("\nNext you may call:");
+            foreach (var action in nextActions)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"\n  {action.Tool}({Describe(action.Arguments, action.Choices, action.Needs)})");
+            }
+        }
+
+        if (hint is not null)
+        {
+            text.Append('\n').Append(hint);
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>A refusal: what is wrong and the call that fixes it, as text and as data.</summary>
+    public static (JsonElement Structured, string Text) Refusal(string code, string message, Fix? fix)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var structured = Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("error");
+            w.WriteString("code", code);
+            w.WriteString("message", message);
+            if (fix is not null)
+            {
+                w.WriteStartObject("fix");
+                w.WriteString("tool", fix.Tool);
+                WriteStrings(w, "arguments", fix.Arguments);
+                WriteChoices(w, "choices", fix.Choices);
+                if (fix.Then is not null)
+                {
+                    w.WriteString("then", fix.Then);
+                }
+
+                w.WriteEndObject();
+            }
+
+            w.WriteEndObject();
+            w.WriteEndObject();
+        });
+        var text = fix is null ? message : $"{message} Fix: call {fix.Tool}({Describe(fix.Arguments, fix.Choices, new Dictionary<string, string>())}){(fix.Then is null ? string.Empty : " then " + fix.Then)}.";
+        return (structured, text);
+    }
+
+    /// <summary>The image URLs of a finished image task.</summary>
+    public static IReadOnlyList<string> ImageUrls(SpecRules rules, TaskRecord record, FetchResponse finished)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(finished);
+        if (record.Stage is null || rules.FindStage(record.Stage) is not { } stage)
+        {
+            return [];
+        }
+
+        try
+        {
+            return finished.RequireImageUrls(stage.Images);
+        }
+        catch (MjProtocolException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>Writes JSON with a callback and returns it as an element.</summary>
+    public static JsonElement Write(Action<Utf8JsonWriter> write)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            write(writer);
+        }
+
+        using var document = JsonDocument.Parse(buffer.WrittenMemory);
+        return document.RootElement.Clone();
+    }
+
+    /// <summary>Writes the fields of a task (without braces).</summary>
+    public static void WriteTaskFields(Utf8JsonWriter w, SpecRules rules, TaskRecord record, FetchResponse? finished)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(rules);
+        ArgumentNullException.ThrowIfNull(record);
+        w.WriteString("task_id", record.TaskId);
+        w.WriteString("operation", record.Operation);
+        if (record.Status is not null)
+        {
+            w.WriteString("status", record.Status);
+        }
+
+        w.WriteString("state", record.State.ToString().ToLowerInvariant());
+        if (record.Percentage is { } pct)
+        {
+            w.WriteNumber("percentage", pct);
+        }
+
+        if (record.Stage is not null)
+        {
+            w.WriteString("stage", record.Stage);
+        }
+
+        if (record.ResultKind is not null)
+        {
+            w.WriteString("result_kind", record.ResultKind);
+        }
+
+        if (record.ParentTaskId is not null)
+        {
+            w.WriteString("parent_task_id", record.ParentTaskId);
+        }
+
+        if (record.Error is not null)
+        {
+            w.WriteStartObject("error");
+            w.WriteString("code", "task_failed");
+            w.WriteString("message", record.Error);
+            w.WriteEndObject();
+        }
+
+        if (finished is null)
+        {
+            return;
+        }
+
+        var urls = ImageUrls(rules, record, finished);
+        if (urls.Count > 0)
+        {
+            w.WriteStartArray("images");
+            for (var i = 0; i < urls.Count; i++)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("index", i + 1);
+                w.WriteString("url", urls[i]);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            if (urls.Count > 1 && finished.OriginalImageUrl is { } grid)
+            {
+                w.WriteString("grid_image_url", grid);
+            }
+        }
+
+        if (record.ResultKind is { } kind && rules.FindResult(kind) is { } result)
+        {
+            w.WriteStartObject("result");
+            foreach (var field in result.Fields)
+            {
+                if (field.IsList)
+                {
+                    w.WriteStartArray(field.Name);
+                    foreach (var item in finished.GetStringList(field.Wire) ?? [])
+                    {
+                        w.WriteStringValue(item);
+                    }
+
+                    w.WriteEndArray();
+                }
+                else
+                {
+                    w.WriteString(field.Name, finished.GetString(field.Wire));
+                }
+            }
+
+            w.WriteEndObject();
+        }
+    }
+
+    private static void WriteNextActions(Utf8JsonWriter w, IReadOnlyList<NextAction> actions)
+    {
+        w.WriteStartArray("next_actions");
+        foreach (var action in actions)
+        {
+            w.WriteStartObject();
+            w.WriteString("tool", action.Tool);
+            WriteStrings(w, "arguments", action.Arguments);
+            WriteChoices(w, "choices", action.Choices);
+            WriteStrings(w, "needs", action.Needs);
+            w.WriteString("description", action.Description);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
+
+    private static void WriteStrings(Utf8JsonWriter w, string name, IReadOnlyDictionary<string, string> values)
+    {
+        w.WriteStartObject(name);
+        foreach (var pair in values)
+        {
+            w.WriteString(pair.Key, pair.Value);
+        }
+
+        w.WriteEndObject();
+    }
+
+    private static void WriteChoices(Utf8JsonWriter w, string name, IReadOnlyDictionary<string, IReadOnlyList<object>> choices)
+    {
+        w.WriteStartObject(name);
+        foreach (var pair in choices)
+        {
+            w.WriteStartArray(pair.Key);
+            foreach (var value in pair.Value)
+            {
+                switch (value)
+                {
+                    case int i: w.WriteNumberValue(i); break;
+                    case double d: w.WriteNumberValue(d); break;
+                    default: w.WriteStringValue(Convert.ToString(value, CultureInfo.InvariantCulture)); break;
+                }
+            }
+
+            w.WriteEndArray();
+        }
+
+        w.WriteEndObject();
+    }
+
+    private static string Describe(IReadOnlyDictionary<string, string> arguments, IReadOnlyDictionary<string, IReadOnlyList<object>> choices, IReadOnlyDictionary<string, string> needs)
+    {
+        var parts = arguments.Select(a => $"{a.Key}=\"{a.Value}\"")
+            .Concat(choices.Select(c => $"{c.Key}={string.Join("|", c.Value.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture)))}"))
+            .Concat(needs.Select(n => $"{n.Key}=<{n.Value.TrimEnd('.')}>"));
+        return string.Join(", ", parts);
+    }
+}

@@ -1,0 +1,209 @@
+using System.Globalization;
+using System.Text.Json;
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace MjMcp.Server;
+
+/// <summary>
+/// Every tool of the server: the generated ones (one per spec operation) and the hand-written ones.
+/// Tools are made once at start-up; each call finds its services through the request's provider.
+/// </summary>
+public sealed class ToolCatalog
+{
+    private readonly ToolRuntime _runtime;
+    private readonly MidjourneyClient _client;
+    private readonly TaskJournal _journal;
+
+    private ToolCatalog(IServiceProvider services)
+    {
+        _runtime = services.GetRequiredService<ToolRuntime>();
+        _client = services.GetRequiredService<MidjourneyClient>();
+        _journal = services.GetRequiredService<TaskJournal>();
+    }
+
+    /// <summary>The tools in the order tools/list shows them.</summary>
+    public static IEnumerable<McpServerTool> Tools()
+    {
+        foreach (var definition in MidjourneyToolDefinitions.All)
+        {
+            var tool = definition;
+            yield return new SpecTool(tool.Name, tool.Title, tool.Description, tool.InputSchema, tool.ReadOnly, tool.Idempotent, tool.OpenWorld, (request, ct) => Of(request)._runtime.SubmitAsync(tool, request, ct));
+        }
+
+        yield return new SpecTool(
+            "fetch_task",
+            "Fetch a task",
+            "Ask the provider for a task's current status and, when finished, its images and next_actions. Does not wait; use wait_task to wait.",
+            """{"type":"object","properties":{"task_id":{"type":"string","minLength":1,"description":"The task_id returned by an earlier call."}},"required":["task_id"],"additionalProperties":false}""",
+            readOnly: true,
+            idempotent: true,
+            openWorld: true,
+            (request, ct) => Of(request).FetchAsync(request, ct));
+        yield return new SpecTool(
+            "wait_task",
+            "Wait for a task",
+            "Wait for a task to finish, with progress, up to wait_seconds (capped below the client's time-out); returns its images and next_actions, or its status if still running. Works for any task, also one started before a restart.",
+            """{"type":"object","properties":{"task_id":{"type":"string","minLength":1,"description":"The task_id to wait for."},"wait_seconds":{"type":"integer","minimum":0,"maximum":300,"description":"How long to wait (default: the server's bound)."}},"required":["task_id"],"additionalProperties":false}""",
+            readOnly: true,
+            idempotent: true,
+            openWorld: true,
+            (request, ct) => Of(request).WaitAsync(request, ct));
+        yield return new SpecTool(
+            "list_tasks",
+            "List tasks",
+            "List the tasks this server knows (newest first) from its journal, optionally only one stage: grid, upscaled, hires, image (or a result kind: seed, prompts, shortened). Use it to find a task_id to continue from.",
+            """{"type":"object","properties":{"stage":{"type":"string","enum":[""" + string.Join(",", MidjourneySpec.Rules.Stages.Select(s => s.Name).Concat(MidjourneySpec.Rules.Results.Select(r => r.Name)).Select(n => "\"" + n + "\"")) + """],"description":"Only tasks of this stage or result kind."},"limit":{"type":"integer","minimum":1,"maximum":200,"description":"At most this many (default 20)."}},"additionalProperties":false}""",
+            readOnly: true,
+            idempotent: true,
+            openWorld: false,
+            (request, ct) => Of(request).ListAsync(request, ct));
+        yield return new SpecTool(
+            "account",
+            "Account credits",
+            "Show the provider account's remaining credits and plan.",
+            """{"type":"object","properties":{},"additionalProperties":false}""",
+            readOnly: true,
+            idempotent: true,
+            openWorld: true,
+            (request, ct) => Of(request).AccountAsync(request, ct));
+    }
+
+    private async ValueTask<CallToolResult> FetchAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    {
+        if (TaskIdArgument(request) is not { } taskId)
+        {
+            return ToolRuntime.Refuse("missing_argument", "fetch_task needs 'task_id'.", new Fix("list_tasks", new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>>(), null));
+        }
+
+        try
+        {
+            if (await _runtime.ResolveAsync(taskId, cancellationToken).ConfigureAwait(false) is null)
+            {
+                return UnknownTask(taskId);
+            }
+
+            var response = await _client.FetchAsync(taskId, cancellationToken).ConfigureAwait(false);
+            _journal.ApplyFetch(response, MidjourneySpec.Rules);
+            return await _runtime.ReportAsync(taskId, response, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MjException ex)
+        {
+            return ToolRuntime.ProviderError("fetch_task", ex);
+        }
+    }
+
+    private async ValueTask<CallToolResult> WaitAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    {
+        if (TaskIdArgument(request) is not { } taskId)
+        {
+            return ToolRuntime.Refuse("missing_argument", "wait_task needs 'task_id'.", new Fix("list_tasks", new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>>(), null));
+        }
+
+        try
+        {
+            if (await _runtime.ResolveAsync(taskId, cancellationToken).ConfigureAwait(false) is null)
+            {
+                return UnknownTask(taskId);
+            }
+
+            return await _runtime.WaitAndReportAsync(taskId, _runtime.WaitBound(request.Params?.Arguments ?? new Dictionary<string, JsonElement>()), request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MjException ex)
+        {
+            return ToolRuntime.ProviderError("wait_task", ex);
+        }
+    }
+
+    private ValueTask<CallToolResult> ListAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    {
+        var args = request.Params?.Arguments ?? new Dictionary<string, JsonElement>();
+        string? stage = args.TryGetValue("stage", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+        var limit = args.TryGetValue("limit", out var l) && l.ValueKind == JsonValueKind.Number && l.TryGetInt32(out var n) ? Math.Clamp(n, 1, 200) : 20;
+        var rules = MidjourneySpec.Rules;
+        if (stage is not null && rules.FindStage(stage) is null && rules.FindResult(stage) is null)
+        {
+            var allowed = rules.Stages.Select(x => x.Name).Concat(rules.Results.Select(x => x.Name)).Cast<object>().ToArray();
+            return ValueTask.FromResult(ToolRuntime.Refuse("invalid_argument", $"'stage' must be one of {string.Join(", ", allowed)}.", new Fix("list_tasks", new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>> { ["stage"] = allowed }, null)));
+        }
+
+        var records = _journal.List(stage, limit);
+        var structured = TaskView.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("tasks");
+            foreach (var record in records)
+            {
+                w.WriteStartObject();
+                TaskView.WriteTaskFields(w, rules, record, record.ResultJson is { } json ? FetchResponse.Parse(System.Text.Encoding.UTF8.GetBytes(json)) : null);
+                w.WriteString("created_at", record.CreatedAt.ToString("O", CultureInfo.InvariantCulture));
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+        var text = records.Count == 0
+            ? "No tasks yet. Start with imagine."
+            : string.Join("\n", records.Select(r => $"{r.TaskId}  {r.Operation,-16} {(r.Stage ?? r.ResultKind ?? "?"),-10} {r.State.ToString().ToLowerInvariant()}{(r.ParentTaskId is null ? string.Empty : "  parent " + r.ParentTaskId)}"));
+        _ = cancellationToken;
+        return ValueTask.FromResult(new CallToolResult { Content = [new TextContentBlock { Text = text }], StructuredContent = structured });
+    }
+
+    private async ValueTask<CallToolResult> AccountAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    {
+        _ = request;
+        try
+        {
+            var account = await _client.GetAccountAsync(cancellationToken).ConfigureAwait(false);
+            var structured = TaskView.Write(w =>
+            {
+                w.WriteStartObject();
+                w.WriteStartObject("account");
+                if (account.Email is not null)
+                {
+                    w.WriteString("email", account.Email);
+                }
+
+                if (account.Credits is { } credits)
+                {
+                    w.WriteNumber("credits", credits);
+                }
+
+                if (account.TotalImages is { } total)
+                {
+                    w.WriteNumber("total_images", total);
+                }
+
+                if (account.Plan is not null)
+                {
+                    w.WriteString("plan", account.Plan);
+                }
+
+                w.WriteEndObject();
+                w.WriteEndObject();
+            });
+            return new CallToolResult
+            {
+                Content = [new TextContentBlock { Text = $"Credits: {account.Credits?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}; plan: {account.Plan ?? "unknown"}; images made: {account.TotalImages?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}." }],
+                StructuredContent = structured,
+            };
+        }
+        catch (MjException ex)
+        {
+            return ToolRuntime.ProviderError("account", ex);
+        }
+    }
+
+    private static ToolCatalog Of(RequestContext<CallToolRequestParams> request) =>
+        new(request.Services ?? throw new InvalidOperationException("The MCP request carries no service provider."));
+
+    private static string? TaskIdArgument(RequestContext<CallToolRequestParams> request) =>
+        request.Params?.Arguments is { } args && args.TryGetValue("task_id", out var value) && value.ValueKind == JsonValueKind.String && !string.IsNullOrWhiteSpace(value.GetString())
+            ? value.GetString()
+            : null;
+
+    private static CallToolResult UnknownTask(string taskId) =>
+        ToolRuntime.Refuse("unknown_task", $"No task '{taskId}' is known here or at the provider. Use a task_id returned by an earlier call.", new Fix("list_tasks", new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>>(), null));
+}
