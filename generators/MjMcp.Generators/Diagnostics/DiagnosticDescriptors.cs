@@ -48,5 +48,5 @@ internal static class DiagnosticDescriptors
 
     private static DiagnosticDescriptor Create(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true,
-            helpLinkUri: "https://github.com/mjmcp/mjmcp/blob/main/docs/diagnostics.md#" + id.ToLowerInvariant());
+            description: "See generators/MjMcp.Generators/README.md, section " + id + ".");
 }

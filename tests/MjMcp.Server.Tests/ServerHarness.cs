@@ -1,0 +1,174 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ModelContextProtocol.Client;
+using ModelContextProtocol.Protocol;
+using MjMcp.Imaging;
+using MjMcp.Sandbox;
+
+namespace MjMcp.Server.Tests;
+
+/// <summary>Finds the repository and the built server.</summary>
+internal static class Paths
+{
+    public static string RepoRoot([CallerFilePath] string file = "") => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(file)!, "..", ".."));
+
+    /// <summary>The built server dll, from the same configuration as the tests.</summary>
+    public static string ServerDll()
+    {
+        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+        var path = Path.Combine(RepoRoot(), "src", "MjMcp.Server", "bin", configuration, "net10.0", "mjmcp.dll");
+        return File.Exists(path) ? path : throw new FileNotFoundException("Build the server first (dotnet build).", path);
+    }
+
+    public static string TempDir(string name)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "mjmcp-tests", name + "-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+}
+
+/// <summary>A real mjmcp server process driven by the C# MCP client over stdio.</summary>
+internal sealed class ServerProcess : IAsyncDisposable
+{
+    private ServerProcess(McpClient client, string dataDir, ConcurrentQueue<string> stderr)
+    {
+        Client = client;
+        DataDir = dataDir;
+        Stderr = stderr;
+    }
+
+    public McpClient Client { get; }
+
+    public string DataDir { get; }
+
+    public ConcurrentQueue<string> Stderr { get; }
+
+    /// <summary>Starts a server; with <paramref name="sandbox"/> it treats that sandbox as "the provider".</summary>
+    public static async Task<ServerProcess> StartAsync(SandboxServer? sandbox, string? dataDir = null, string? protocolVersion = "2025-11-25", Dictionary<string, string?>? env = null)
+    {
+        dataDir ??= Paths.TempDir("server");
+        var stderr = new ConcurrentQueue<string>();
+        var variables = new Dictionary<string, string?>
+        {
+            ["MJMCP_API_KEY"] = sandbox?.Options.ApiKey,
+            ["MJMCP_BASE_URL"] = sandbox?.BaseUrl.ToString(),
+            ["MJMCP_SANDBOX_TIMING"] = "instant",
+            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+        };
+        foreach (var pair in env ?? [])
+        {
+            variables[pair.Key] = pair.Value;
+        }
+
+        var transport = new StdioClientTransport(new StdioClientTransportOptions
+        {
+            Name = "mjmcp",
+            Command = "dotnet",
+            Arguments = [Paths.ServerDll(), "--data-dir", dataDir],
+            EnvironmentVariables = variables,
+            StandardErrorLines = stderr.Enqueue,
+            ShutdownTimeout = TimeSpan.FromSeconds(5),
+        });
+        var options = new McpClientOptions { ClientInfo = new Implementation { Name = "mjmcp-tests", Version = "1.0" } };
+        if (protocolVersion is not null)
+        {
+            options.ProtocolVersion = protocolVersion;
+        }
+
+        var client = await McpClient.CreateAsync(transport, options).ConfigureAwait(false);
+        return new ServerProcess(client, dataDir, stderr);
+    }
+
+    public async Task<CallToolResult> CallAsync(string tool, JsonObject args, CancellationToken cancellationToken = default, ProgressToken? progressToken = null)
+    {
+        var request = new CallToolRequestParams
+        {
+            Name = tool,
+            Arguments = args.ToDictionary(p => p.Key, p => JsonSerializer.SerializeToElement(p.Value)),
+        };
+        if (progressToken is { } token)
+        {
+            request.Meta = new JsonObject { ["progressToken"] = token.ToString() };
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromMinutes(2));
+        return await Client.CallToolAsync(request, timeout.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>Calls a tool and requires success; returns the structured content.</summary>
+    public async Task<JsonElement> OkAsync(string tool, JsonObject args)
+    {
+        var result = await CallAsync(tool, args).ConfigureAwait(false);
+        Assert.False(result.IsError == true, $"{tool} failed: {Text(result)}");
+        Assert.NotNull(result.StructuredContent);
+        return result.StructuredContent!.Value;
+    }
+
+    public static string Text(CallToolResult result) => string.Join("\n", result.Content.OfType<TextContentBlock>().Select(t => t.Text));
+
+    /// <summary>The OS process of this server, found by its unique data directory on the command line (Linux).</summary>
+    public int? FindPid()
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                if (cmdline.Contains("mjmcp.dll", StringComparison.Ordinal) && cmdline.Contains(DataDir, StringComparison.Ordinal))
+                {
+                    return pid;
+                }
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return null;
+    }
+
+    public async ValueTask DisposeAsync() => await Client.DisposeAsync().ConfigureAwait(false);
+}
+
+/// <summary>One sandbox "provider" shared by a test class; servers under test point at it, so tests can count requests.</summary>
+public sealed class SandboxFixture : IAsyncLifetime
+{
+    public SandboxServer Sandbox { get; private set; } = null!;
+
+    public async Task InitializeAsync() =>
+        Sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "test-provider-key-5f3a9", DataDirectory = Paths.TempDir("sandbox"), Timing = SandboxTiming.Instant });
+
+    public async Task DisposeAsync() => await Sandbox.DisposeAsync();
+}
+
+/// <summary>Test images.</summary>
+internal static class TestImages
+{
+    /// <summary>A PNG mask, white square in the middle, as base64.</summary>
+    public static string MaskBase64()
+    {
+        var mask = new RgbaImage(64, 64);
+        for (var y = 16; y < 48; y++)
+        {
+            for (var x = 16; x < 48; x++)
+            {
+                var i = ((y * 64) + x) * 4;
+                mask.Pixels[i] = mask.Pixels[i + 1] = mask.Pixels[i + 2] = mask.Pixels[i + 3] = 255;
+            }
+        }
+
+        return Convert.ToBase64String(PngCodec.Encode(mask));
+    }
+}
