@@ -30,9 +30,9 @@ public sealed class WorkflowTests : IClassFixture<SandboxFixture>
 
         var pan = byName["pan"];
         Assert.Contains("upscaled", pan.Description, StringComparison.Ordinal);
-        var required = pan.InputSchema.GetProperty("required").EnumerateArray().Select(e => e.GetString()).ToArray();
+        var required = pan.InputSchema.GetProperty("required").EnumerateArray().Select(e => e.GetString()!).ToArray();
         Assert.Equal(["parent_task_id", "direction"], required);
-        Assert.Equal(["up", "down", "left", "right"], pan.InputSchema.GetProperty("properties").GetProperty("direction").GetProperty("enum").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["up", "down", "left", "right"], pan.InputSchema.GetProperty("properties").GetProperty("direction").GetProperty("enum").EnumerateArray().Select(e => e.GetString()!));
         Assert.Equal(1, byName["upscale_1x"].InputSchema.GetProperty("properties").GetProperty("index").GetProperty("minimum").GetDouble());
         Assert.Equal(4, byName["upscale_1x"].InputSchema.GetProperty("properties").GetProperty("index").GetProperty("maximum").GetDouble());
         Assert.NotNull(pan.OutputSchema);
@@ -56,7 +56,7 @@ public sealed class WorkflowTests : IClassFixture<SandboxFixture>
         Assert.Equal([1, 2, 3, 4], grid.GetProperty("images").EnumerateArray().Select(i => i.GetProperty("index").GetInt32()));
         var preview = Assert.Single(imagine.Content.OfType<ImageContentBlock>());
         Assert.Equal("image/png", preview.MimeType);
-        var decoded = PngCodec.Decode(Convert.FromBase64String(preview.Data));
+        var decoded = PngCodec.Decode(preview.DecodedData.Span);
         Assert.True(decoded.Width <= 256 && decoded.Height <= 256 && decoded.Width > 0);
         var nextTools = grid.GetProperty("next_actions").EnumerateArray().Select(a => a.GetProperty("tool").GetString()).ToHashSet();
         Assert.Superset(new HashSet<string?> { "upscale_1x", "variations", "reroll", "seed" }, nextTools);
@@ -126,7 +126,7 @@ public sealed class WorkflowTests : IClassFixture<SandboxFixture>
         });
         await using var server = await ServerProcess.StartAsync(sandbox);
         var token = new ProgressToken("progress-" + Guid.NewGuid().ToString("N"));
-        var seen = new List<ProgressNotificationValue>();
+        var seen = new List<ModelContextProtocol.ProgressNotificationValue>();
         await using var handler = server.Client.RegisterNotificationHandler(NotificationMethods.ProgressNotification, (notification, _) =>
         {
             var value = JsonSerializer.Deserialize<ProgressNotificationParams>(notification.Params, ModelContextProtocol.McpJsonUtilities.DefaultOptions)!;

@@ -1,0 +1,3 @@
+using MjMcp.Sandbox;
+
+return await SandboxCommand.RunAsync(args, CancellationToken.None).ConfigureAwait(false);

@@ -1,0 +1,108 @@
+using System.Collections.Concurrent;
+
+namespace MjMcp.Sandbox;
+
+/// <summary>How the sandbox behaves.</summary>
+public sealed class SandboxOptions
+{
+    /// <summary>0 picks a free port; the sandbox always binds 127.0.0.1.</summary>
+    public int Port { get; set; }
+
+    /// <summary>Null: a fresh temporary directory deleted on dispose; else durable storage for tasks and images.</summary>
+    public string? DataDirectory { get; set; }
+
+    /// <summary>Null accepts any non-empty key; else the key must match (bare or "Bearer &lt;key&gt;").</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>How long tasks queue and run.</summary>
+    public SandboxTiming Timing { get; set; } = SandboxTiming.Instant;
+
+    /// <summary>Prompts containing one of these words (whole word, any case) fail moderation.</summary>
+    public IList<string> BannedWords { get; } = ["forbidden"];
+
+    /// <summary>Injected faults.</summary>
+    public SandboxFaults Faults { get; set; } = new();
+
+    /// <summary>Oldest finished tasks and their images are evicted beyond this.</summary>
+    public long MaxStorageBytes { get; set; } = 2L << 30;
+
+    /// <summary>Credits of the account at start.</summary>
+    public long StartingCredits { get; set; } = 10_000;
+
+    /// <summary>The clock.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+}
+
+/// <summary>How long a task stays queued and then runs.</summary>
+/// <param name="Queued">Time in pending.</param>
+/// <param name="Running">Time in processing, with a rising percentage.</param>
+public sealed record SandboxTiming(TimeSpan Queued, TimeSpan Running)
+{
+    /// <summary>Finished as soon as the images are rendered.</summary>
+    public static SandboxTiming Instant { get; } = new(TimeSpan.Zero, TimeSpan.Zero);
+
+    /// <summary>Like the real provider, for demos.</summary>
+    public static SandboxTiming Realistic { get; } = new(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(25));
+}
+
+/// <summary>Faults to inject, decided by a seeded random sequence so a run is repeatable.</summary>
+public sealed class SandboxFaults
+{
+    /// <summary>The seed of the fault sequence.</summary>
+    public int Seed { get; set; } = 1;
+
+    /// <summary>Faults on mutating endpoints (decided before any task is created).</summary>
+    public FaultRates Submit { get; set; } = new();
+
+    /// <summary>Faults on /fetch and /fetch-many.</summary>
+    public FaultRates Fetch { get; set; } = new();
+}
+
+/// <summary>Rates (0..1) of each fault and a fixed latency.</summary>
+public sealed class FaultRates
+{
+    /// <summary>429 with Retry-After: 1.</summary>
+    public double TooManyRequests { get; set; }
+
+    /// <summary>500.</summary>
+    public double ServerError { get; set; }
+
+    /// <summary>The connection is dropped without an answer.</summary>
+    public double DropConnection { get; set; }
+
+    /// <summary>Added before every answer.</summary>
+    public TimeSpan Latency { get; set; }
+}
+
+/// <summary>What the sandbox has seen, for tests.</summary>
+public sealed class SandboxCounters
+{
+    private readonly ConcurrentDictionary<string, int> _requests = new(StringComparer.Ordinal);
+    private int _accepted;
+    private int _total;
+
+    /// <summary>Submissions that created a task.</summary>
+    public int AcceptedSubmissions => Volatile.Read(ref _accepted);
+
+    /// <summary>Every request.</summary>
+    public int TotalRequests => Volatile.Read(ref _total);
+
+    /// <summary>Requests to one path (e.g. "/fetch"), rejected and faulted ones included.</summary>
+    public int Requests(string path) => _requests.TryGetValue(path, out var n) ? n : 0;
+
+    /// <summary>Clears every counter.</summary>
+    public void Reset()
+    {
+        _requests.Clear();
+        Interlocked.Exchange(ref _accepted, 0);
+        Interlocked.Exchange(ref _total, 0);
+    }
+
+    internal void Request(string path)
+    {
+        _requests.AddOrUpdate(path, 1, (_, n) => n + 1);
+        Interlocked.Increment(ref _total);
+    }
+
+    internal void Accepted() => Interlocked.Increment(ref _accepted);
+}

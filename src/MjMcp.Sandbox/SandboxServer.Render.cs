@@ -1,0 +1,254 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using MjMcp.Imaging;
+
+namespace MjMcp.Sandbox;
+
+/// <summary>Rendering off the request thread (two workers: a 4096² image is 64 MiB) and webhook delivery.</summary>
+public sealed partial class SandboxServer
+{
+    private async Task RenderLoopAsync()
+    {
+        await foreach (var task in _queue.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
+        {
+            try
+            {
+                Render(task);
+                task.Rendered = true;
+            }
+#pragma warning disable CA1031 // A render failure becomes a failed task, like the provider's.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                task.Error = "The image could not be made: " + ex.Message;
+                Log.RenderFailed(_logger, task.Id, ex.Message);
+            }
+
+            task.Inputs = null;
+            _store.Save(task);
+            _store.Evict();
+        }
+    }
+
+    private void Render(SandboxTask task)
+    {
+        var parent = task.ParentId is null ? null : _store.Get(task.ParentId);
+        RgbaImage ParentImage(string name) => PngCodec.Decode(File.ReadAllBytes(_store.ImagePath(parent!.Id, name)));
+        var prompt = task.Prompt;
+        var seed = task.Seed;
+        switch (task.Operation)
+        {
+            case "imagine":
+            case "reroll":
+                {
+                    var (w, h) = Size(task.Params.GetValueOrDefault("aspect_ratio") ?? parent?.Params.GetValueOrDefault("aspect_ratio"));
+                    SaveGrid(task, v => Pictures.Candidate(prompt, seed, v, w, h));
+                    break;
+                }
+
+            case "variations":
+                {
+                    var index = task.Params["index"];
+                    var strong = index == "strong";
+                    var source = index is "strong" or "subtle" ? ParentImage("image") : ParentImage(index);
+                    var amount = index == "subtle" ? 0.15f : strong ? 0.45f : 0.3f;
+                    SaveGrid(task, v => Mix(source, Pictures.Candidate(prompt, seed, v, source.Width, source.Height), amount));
+                    break;
+                }
+
+            case "upscale-1x":
+                SaveImage(task, "image", ParentImage(task.Params["index"]));
+                break;
+
+            case "upscale-alt":
+                SaveImage(task, "image", Pictures.UpscaleAlt(ParentImage("image"), task.Params["type"] == "creative", seed));
+                break;
+
+            case "upscale-highres":
+                SaveImage(task, "image", Pictures.UpscaleHighres(ParentImage("image"), task.Params["type"] == "4x" ? 4 : 2));
+                break;
+
+            case "pan":
+                {
+                    var source = ParentImage("image");
+                    var direction = Enum.Parse<PanDirection>(task.Params["direction"], ignoreCase: true);
+                    SaveGrid(task, v => Pictures.Pan(source, direction, prompt, seed, v));
+                    break;
+                }
+
+            case "outpaint":
+                {
+                    var source = ParentImage("image");
+                    var ratio = double.Parse(task.Params["zoom_ratio"], CultureInfo.InvariantCulture);
+                    SaveGrid(task, v => Pictures.ZoomOut(source, ratio, prompt, seed, v));
+                    break;
+                }
+
+            case "inpaint":
+                {
+                    var source = ParentImage("image");
+                    var mask = PngCodec.Decode(task.Inputs![0]);
+                    SaveGrid(task, v => Pictures.Inpaint(source, mask, prompt, seed, v));
+                    break;
+                }
+
+            case "blend":
+                {
+                    var images = task.Inputs!.Select(b => PngCodec.Decode(b)).ToList();
+                    var dimension = Enum.Parse<BlendDimension>(task.Params["dimension"], ignoreCase: true);
+                    SaveGrid(task, v => Pictures.Blend(images, dimension, seed, v));
+                    break;
+                }
+
+            case "describe":
+                task.Content = [.. Pictures.Describe(PngCodec.Decode(task.Inputs![0]))];
+                break;
+
+            case "faceswap":
+                SaveImage(task, "image", Pictures.FaceSwap(PngCodec.Decode(task.Inputs![0]), PngCodec.Decode(task.Inputs[1])));
+                break;
+        }
+    }
+
+    private void SaveGrid(SandboxTask task, Func<int, RgbaImage> candidate)
+    {
+        var parts = Enumerable.Range(1, 4).Select(candidate).ToArray();
+        var grid = Pictures.Grid(parts[0], parts[1], parts[2], parts[3]);
+        for (var i = 0; i < 4; i++)
+        {
+            SaveImage(task, (i + 1).ToString(CultureInfo.InvariantCulture), parts[i]);
+        }
+
+        SaveImage(task, "grid", grid);
+    }
+
+    private void SaveImage(SandboxTask task, string name, RgbaImage image)
+    {
+        task.Bytes += _store.WriteImage(task.Id, name, PngCodec.Encode(image));
+        task.Images.Add(name);
+    }
+
+    private static RgbaImage Mix(RgbaImage source, RgbaImage other, float amount)
+    {
+        var result = new RgbaImage(source.Width, source.Height);
+        for (var i = 0; i < result.Pixels.Length; i++)
+        {
+            result.Pixels[i] = (byte)((source.Pixels[i] * (1 - amount)) + (other.Pixels[i] * amount) + 0.5f);
+        }
+
+        return result;
+    }
+
+    /// <summary>Candidate size for an aspect ratio: the long side is 1024.</summary>
+    private static (int Width, int Height) Size(string? aspectRatio)
+    {
+        if (aspectRatio?.Split(':') is [var a, var b] && int.TryParse(a, CultureInfo.InvariantCulture, out var w) && int.TryParse(b, CultureInfo.InvariantCulture, out var h) && w > 0 && h > 0)
+        {
+            return w >= h ? (1024, Math.Max(64, 1024 * h / w)) : (Math.Max(64, 1024 * w / h), 1024);
+        }
+
+        return (1024, 1024);
+    }
+
+    /// <summary>POSTs each change of status, and the final result, in the /fetch shape with x-webhook-secret.</summary>
+    private async Task DeliverWebhooksAsync(SandboxTask task)
+    {
+        var last = string.Empty;
+        var step = Options.Timing.Running > TimeSpan.Zero ? TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(100).Ticks, Options.Timing.Running.Ticks / 5)) : TimeSpan.FromMilliseconds(50);
+        try
+        {
+            while (!_stopping.IsCancellationRequested)
+            {
+                var (status, percentage) = StatusOf(task);
+                var key = status + percentage.ToString(CultureInfo.InvariantCulture);
+                if (key != last)
+                {
+                    last = key;
+                    using var request = new HttpRequestMessage(HttpMethod.Post, task.WebhookUrl) { Content = new ByteArrayContent(Json(w => WriteTask(w, task))) };
+                    request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+                    if (task.WebhookSecret is not null)
+                    {
+                        request.Headers.TryAddWithoutValidation("x-webhook-secret", task.WebhookSecret);
+                    }
+
+                    try
+                    {
+                        using var response = await _http.SendAsync(request, _stopping.Token).ConfigureAwait(false);
+                    }
+                    catch (HttpRequestException ex)
+                    {
+                        Log.WebhookFailed(_logger, task.Id, ex.Message);
+                    }
+                }
+
+                if (status is "finished" or "failed")
+                {
+                    return;
+                }
+
+                await Task.Delay(step, Options.TimeProvider, _stopping.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "Sandbox task {TaskId} could not be rendered: {Reason}")]
+        public static partial void RenderFailed(ILogger logger, string taskId, string reason);
+
+        [LoggerMessage(2, LogLevel.Warning, "Webhook for task {TaskId} failed: {Reason}")]
+        public static partial void WebhookFailed(ILogger logger, string taskId, string reason);
+    }
+}
+
+/// <summary>The standalone sandbox: <c>dotnet run --project src/MjMcp.Sandbox -- --port 5077</c> or <c>mjmcp sandbox</c>.</summary>
+public static class SandboxCommand
+{
+    /// <summary>Runs until Ctrl+C. Options: --port N (default 5077), --data-dir D, --api-key K, --realistic.</summary>
+    public static async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var options = new SandboxOptions { Port = 5077 };
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
+            switch (args[i])
+            {
+                case "--port":
+                    options.Port = int.Parse(Next(), CultureInfo.InvariantCulture);
+                    break;
+                case "--data-dir":
+                    options.DataDirectory = Next();
+                    break;
+                case "--api-key":
+                    options.ApiKey = Next();
+                    break;
+                case "--realistic":
+                    options.Timing = SandboxTiming.Realistic;
+                    break;
+                default:
+                    await Console.Error.WriteLineAsync($"Unknown option {args[i]}. Use --port N, --data-dir D, --api-key K, --realistic.").ConfigureAwait(false);
+                    return 2;
+            }
+        }
+
+        options.DataDirectory ??= Path.Combine(Path.GetTempPath(), "mjmcp-sandbox");
+        await using var server = await SandboxServer.StartAsync(options, cancellationToken).ConfigureAwait(false);
+        Console.Out.WriteLine($"MjMcp sandbox listening on {server.BaseUrl}");
+        Console.Out.Flush();
+        await Console.Error.WriteLineAsync($"Data: {options.DataDirectory}. Any non-empty Authorization key is accepted{(options.ApiKey is null ? string.Empty : " only if it matches --api-key")}. Ctrl+C stops.").ConfigureAwait(false);
+        var stopped = new TaskCompletionSource();
+        using var registration = cancellationToken.Register(() => stopped.TrySetResult());
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            stopped.TrySetResult();
+        };
+        await stopped.Task.ConfigureAwait(false);
+        return 0;
+    }
+}
