@@ -478,20 +478,17 @@ internal sealed partial class SpecParser
     private void CheckCollisions(List<StageModel> stages, List<ResultModel> results, List<OperationModel> operations)
     {
         var seen = new Dictionary<string, string>(StringComparer.Ordinal);
-        void Claim(string csharpName, string owner, string positionKey)
+        bool Claim(string csharpName, string owner, string positionKey)
         {
             var position = _positions.TryGetValue(positionKey, out var p) ? p : default;
-            if (seen.TryGetValue(csharpName, out var other))
+            if (seen.TryGetValue(csharpName, out var other) && other != owner)
             {
-                if (other != owner)
-                {
-                    Report("MJ0011", position, position, owner, csharpName, other);
-                }
-
-                return;
+                Report("MJ0011", position, position, owner, csharpName, other);
+                return false;
             }
 
             seen[csharpName] = owner;
+            return true;
         }
 
         foreach (var stage in stages)
@@ -506,14 +503,17 @@ internal sealed partial class SpecParser
 
         foreach (var operation in operations)
         {
-            Claim(operation.PascalName + "Async", "operation '" + operation.Name + "'", "operation:" + operation.Name);
+            // One report per operation: its other names usually collide for the same reason.
+            var owner = "operation '" + operation.Name + "'";
+            var key = "operation:" + operation.Name;
+            var ok = Claim(operation.PascalName + "Async", owner, key);
             foreach (var form in operation.Forms)
             {
-                Claim(form.RequestClass, "operation '" + operation.Name + "'", "operation:" + operation.Name);
+                ok = ok && Claim(form.RequestClass, owner, key);
                 foreach (var param in form.Params.Where(p => p.EnumClass is not null))
                 {
                     // One enum may be shared by several forms of an operation when its values agree.
-                    Claim(param.EnumClass!, "enum of '" + operation.Name + "." + param.Name + "' (" + string.Join("|", param.Values.Select(v => v.Wire)) + ")", "operation:" + operation.Name);
+                    ok = ok && Claim(param.EnumClass!, "enum of '" + operation.Name + "." + param.Name + "' (" + string.Join("|", param.Values.Select(v => v.Wire)) + ")", key);
                 }
             }
         }

@@ -105,6 +105,7 @@ internal static class YamlTreeReader
     public static YamlNode? Read(string text, out YamlSyntaxError? error)
     {
         error = null;
+        lastMark = Mark.Empty;
         try
         {
             var parser = new Parser(new StringReader(text));
@@ -128,11 +129,26 @@ internal static class YamlTreeReader
             error = new YamlSyntaxError(CleanMessage(ex.Message), YamlPosition.FromMark(ex.Start), YamlPosition.FromMark(ex.End));
             return null;
         }
+        catch (System.InvalidOperationException)
+        {
+            // YamlDotNet's scanner throws this on some malformed plain scalars (seen in fuzzing): still a syntax error.
+            var at = YamlPosition.FromMark(lastMark);
+            error = new YamlSyntaxError("the YAML could not be read after this position (check quotes, colons and indentation)", at, at);
+            return null;
+        }
     }
+
+    [System.ThreadStatic]
+    private static Mark lastMark;
 
     private static YamlNode? ReadNode(IParser parser, out YamlSyntaxError? error)
     {
         error = null;
+        if (parser.Current is { } current0)
+        {
+            lastMark = current0.Start;
+        }
+
         if (parser.TryConsume<Scalar>(out var scalar))
         {
             return new YamlScalar(scalar.Value, scalar.Style == ScalarStyle.Plain, YamlPosition.FromMark(scalar.Start), YamlPosition.FromMark(scalar.End));

@@ -384,16 +384,24 @@ public sealed partial class MidjourneyClient
         }
     }
 
-    private static partial class Log
+    // LoggerMessage.Define rather than the logging source generator: the runtime compiles on its own
+    // (the generator tests compile it together with freshly generated code).
+    private static class Log
     {
-        [LoggerMessage(1, LogLevel.Debug, "Submitted {Operation} as task {TaskId} (parent {ParentTaskId})")]
-        public static partial void Submitted(ILogger logger, string operation, string taskId, string? parentTaskId);
+        private static readonly Action<ILogger, string, string, string?, Exception?> SubmittedMessage =
+            LoggerMessage.Define<string, string, string?>(LogLevel.Debug, new EventId(1, "Submitted"), "Submitted {Operation} as task {TaskId} (parent {ParentTaskId})");
 
-        [LoggerMessage(2, LogLevel.Warning, "Provider answered {Path} with {Status}: {Message}")]
-        public static partial void ProviderError(ILogger logger, string path, int status, string? message);
+        private static readonly Action<ILogger, string, int, string?, Exception?> ProviderErrorMessage =
+            LoggerMessage.Define<string, int, string?>(LogLevel.Warning, new EventId(2, "ProviderError"), "Provider answered {Path} with {Status}: {Message}");
 
-        [LoggerMessage(3, LogLevel.Debug, "Fetching task {TaskId} failed ({Failures} in a row), will retry: {Message}")]
-        public static partial void FetchRetry(ILogger logger, string taskId, int failures, string message);
+        private static readonly Action<ILogger, string, int, string, Exception?> FetchRetryMessage =
+            LoggerMessage.Define<string, int, string>(LogLevel.Debug, new EventId(3, "FetchRetry"), "Fetching task {TaskId} failed ({Failures} in a row), will retry: {Message}");
+
+        public static void Submitted(ILogger logger, string operation, string taskId, string? parentTaskId) => SubmittedMessage(logger, operation, taskId, parentTaskId, null);
+
+        public static void ProviderError(ILogger logger, string path, int status, string? message) => ProviderErrorMessage(logger, path, status, message, null);
+
+        public static void FetchRetry(ILogger logger, string taskId, int failures, string message) => FetchRetryMessage(logger, taskId, failures, message, null);
     }
 }
 
