@@ -283,7 +283,7 @@ public sealed partial class SandboxServer
         if (parent.Stage is null || !stages.Contains(parent.Stage))
         {
             var fix = stages.Contains("upscaled") && parent.Stage == "grid" ? ": call /upscale-1x on it first" : string.Empty;
-            throw new Rejection($"{field} '{id}' is {(parent.Stage is null ? "not an image task" : "a " + parent.Stage)} (task_type {parent.TaskType}); /{operation} needs {string.Join(" or ", stages.Select(s => "a " + s))} task{fix}.");
+            throw new Rejection($"{field} '{id}' is {(parent.Stage is null ? "not an image task" : "a " + parent.Stage)} (task_type {parent.TaskType}); /{operation} needs {string.Join(" or ", stages.Select(s => (s[0] is 'a' or 'e' or 'i' or 'o' or 'u' ? "an " : "a ") + s))} task{fix}.");
         }
 
         return parent;

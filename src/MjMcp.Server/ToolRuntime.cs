@@ -294,8 +294,8 @@ public sealed partial class ToolRuntime
     private CallToolResult WrongStage(OperationRule operation, string parentId, TaskRecord parent, string? reason = null)
     {
         var needed = operation.Forms.Where(f => f.Parent is not null).SelectMany(f => f.Parent!.Stages).Distinct().ToList();
-        var message = reason ?? $"Task {parentId} is {(parent.Stage is null ? $"a {parent.ResultKind ?? "task"} without images" : $"a {parent.Stage}")}" +
-            $"{(parent.Operation.Length > 0 ? $" (made by {parent.Operation.Replace('-', '_')})" : string.Empty)}; {operation.ToolName} needs a {string.Join(" or ", needed)} task.";
+        var message = reason ?? $"Task {parentId} is {(parent.Stage is null ? $"{Wording.A(parent.ResultKind ?? "task")} without images" : Wording.A(parent.Stage))}" +
+            $"{(parent.Operation.Length > 0 ? $" (made by {parent.Operation.Replace('-', '_')})" : string.Empty)}; {operation.ToolName} needs {Wording.A(needed)} task.";
 
         // 1. An ancestor of the right stage: use it instead (e.g. the upscaled parent of an upscale_alt result).
         foreach (var ancestor in _journal.Ancestors(parentId))
@@ -303,7 +303,7 @@ public sealed partial class ToolRuntime
             if (ancestor.Stage is { } stage && operation.FormsForStage(stage).Any(f => f.Parent!.Operations.Count == 0 || f.Parent.Operations.Contains(ancestor.Operation, StringComparer.Ordinal)))
             {
                 var field = operation.FormsForStage(stage).First().Parent!.Field;
-                return Refuse("wrong_parent_stage", $"{message} Its ancestor {ancestor.TaskId} is a {stage}.", new Fix(operation.ToolName, new Dictionary<string, string> { [field] = ancestor.TaskId }, ChoicesOf(operation.FormsForStage(stage).First()), null));
+                return Refuse("wrong_parent_stage", $"{message} Its ancestor {ancestor.TaskId} is {Wording.A(stage)}.", new Fix(operation.ToolName, new Dictionary<string, string> { [field] = ancestor.TaskId }, ChoicesOf(operation.FormsForStage(stage).First()), null));
             }
         }
 

@@ -70,13 +70,13 @@ public static class RuleValidator
 
         if (parentStage is null || !parent.Stages.Contains(parentStage, StringComparer.Ordinal))
         {
-            var what = parentStage is null ? "not an image task" : $"a {parentStage}";
-            return new ValidationProblem(parent.Field, $"Task {parentTaskId} is {what}; {operation.ToolName} needs a {string.Join(" or ", parent.Stages)} task.");
+            var what = parentStage is null ? "not an image task" : Wording.A(parentStage);
+            return new ValidationProblem(parent.Field, $"Task {parentTaskId} is {what}; {operation.ToolName} needs {Wording.A(parent.Stages)} task.");
         }
 
         if (parent.Operations.Count > 0 && parentOperation is not null && !parent.Operations.Contains(parentOperation, StringComparer.Ordinal))
         {
-            return new ValidationProblem(parent.Field, $"Task {parentTaskId} was made by {parentOperation}; {operation.ToolName} needs a {string.Join(" or ", parent.Stages)} made by {string.Join(" or ", parent.Operations)}.");
+            return new ValidationProblem(parent.Field, $"Task {parentTaskId} was made by {parentOperation}; {operation.ToolName} needs {Wording.A(parent.Stages)} made by {string.Join(" or ", parent.Operations)}.");
         }
 
         return null;

@@ -129,7 +129,7 @@ public sealed partial class MidjourneyClient
         var problems = RuleValidator.ValidateParams(form, Rules.Provider.CommonParams, body);
         if (form.Parent is not null && string.IsNullOrWhiteSpace(parentTaskId))
         {
-            problems.Insert(0, new ValidationProblem(form.Parent.Field, $"'{form.Parent.Field}' is required: {operation.ToolName} acts on a finished {string.Join(" or ", form.Parent.Stages)} task."));
+            problems.Insert(0, new ValidationProblem(form.Parent.Field, $"'{form.Parent.Field}' is required: {operation.ToolName} acts on {Wording.A(form.Parent.Stages.Select(s => "finished " + s))} task."));
         }
 
         if (problems.Count > 0)
