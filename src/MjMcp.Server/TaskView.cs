@@ -144,7 +144,7 @@ public static class TaskView
 
         if (record.Stage is { } stage && rules.FindStage(stage) is { } stageRule && record.State == TaskState.Finished)
         {
-            text.Append(CultureInfo.InvariantCulture, $": a {stage} - {stageRule.Summary}");
+            text.Append(CultureInfo.InvariantCulture, $": {Wording.A(stage)} - {stageRule.Summary.TrimEnd('.')}");
         }
 
         text.Append('.');

@@ -391,7 +391,7 @@ public sealed partial class ToolRuntime
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Information, "{Tool} submitted task {TaskId}")]
+        [LoggerMessage(1, LogLevel.Debug, "{Tool} submitted task {TaskId}")]
         public static partial void Submitted(ILogger logger, string tool, string taskId);
     }
 }

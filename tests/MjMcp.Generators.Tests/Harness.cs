@@ -76,7 +76,7 @@ internal static class Harness
     public static readonly Lazy<MetadataReference[]> References = new(() =>
     {
         var trusted = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
-        var local = Directory.EnumerateFiles(AppContext.BaseDirectory, "Microsoft.Extensions.*.dll");
+        var local = Directory.EnumerateFiles(AppContext.BaseDirectory, "Microsoft.Extensions.*.dll").Concat(Directory.EnumerateFiles(AppContext.BaseDirectory, "Polly*.dll"));
         return trusted.Concat(local)
             .GroupBy(Path.GetFileName, StringComparer.OrdinalIgnoreCase)
             .Select(g => g.First())

@@ -318,6 +318,13 @@ public sealed partial class MidjourneyClient
                 mayHaveCreatedTask: isSubmit && !refused,
                 ex);
         }
+        catch (Exception ex) when (ProviderResilience.IsResilienceFailure(ex))
+        {
+            throw new MjTransportException(
+                isSubmit ? $"The request to {path} did not complete ({ex.GetType().Name}); the provider may have created a task. It was not resubmitted automatically." : $"The provider did not answer {path} ({ex.GetType().Name}).",
+                mayHaveCreatedTask: isSubmit,
+                ex);
+        }
         catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
             throw new MjTransportException(

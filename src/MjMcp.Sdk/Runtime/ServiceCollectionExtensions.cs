@@ -10,7 +10,8 @@ public static class MidjourneyServiceCollectionExtensions
     /// <summary>
     /// Registers <see cref="MidjourneyClient"/> as a singleton over a named HttpClient from IHttpClientFactory
     /// (<see cref="MidjourneyClient.HttpClientName"/>), with <see cref="MidjourneyOptions"/> from the options system.
-    /// Returns the HttpClient builder so resilience handlers can be added.
+    /// The client has the provider resilience pipeline (<see cref="ProviderResilience"/>); the HttpClient builder is
+    /// returned for further configuration.
     /// </summary>
     public static IHttpClientBuilder AddMidjourneyClient(this IServiceCollection services, Action<MidjourneyOptions>? configure = null)
     {
@@ -28,6 +29,7 @@ public static class MidjourneyServiceCollectionExtensions
             sp.GetService<TimeProvider>()));
         return services.AddHttpClient(MidjourneyClient.HttpClientName)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
-            .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .AddProviderResilience();
     }
 }
