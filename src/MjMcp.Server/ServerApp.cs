@@ -23,6 +23,12 @@ public sealed class AppSettings
     /// <summary>How long a tool waits by default.</summary>
     public int WaitSeconds { get; init; } = 40;
 
+    /// <summary>
+    /// Port of the local webhook receiver (loopback). With the embedded sandbox it always runs (port 0 = any);
+    /// with a real provider only when set, and the provider must be able to reach it (e.g. through a tunnel).
+    /// </summary>
+    public int? WebhookPort { get; init; }
+
     /// <summary>Sandbox timing: instant, brisk or realistic.</summary>
     public string SandboxTiming { get; init; } = "brisk";
 
@@ -43,6 +49,7 @@ public sealed class AppSettings
             DataDir = dataDirFlag ?? Env("MJMCP_DATA_DIR") ?? file["DataDir"] ?? DefaultDataDir(),
             WaitSeconds = Math.Clamp(wait, 0, 50),
             SandboxTiming = timingFlag ?? Env("MJMCP_SANDBOX_TIMING") ?? file["SandboxTiming"] ?? "brisk",
+            WebhookPort = int.TryParse(Env("MJMCP_WEBHOOK_PORT") ?? file["WebhookPort"], NumberStyles.Integer, CultureInfo.InvariantCulture, out var port) ? port : null,
         };
     }
 
@@ -81,6 +88,17 @@ public static partial class ServerApp
 
         using var host = Build(settings, sandbox);
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MjMcp.Server");
+
+        // Webhooks wake waiting tools at once and keep the journal current; polling stays the fallback.
+        await using var webhook = sandbox is not null || settings.WebhookPort is not null
+            ? WebhookReceiver.Start(host.Services.GetRequiredService<MidjourneyClient>(), settings.WebhookPort ?? 0, logger: logger)
+            : null;
+        if (webhook is not null)
+        {
+            var journal = host.Services.GetRequiredService<TaskJournal>();
+            webhook.Updated += update => journal.ApplyFetch(update, MidjourneySpec.Rules);
+        }
+
         var backend = host.Services.GetRequiredService<ServerSettings>().Backend;
         Log.Started(logger, backend, settings.DataDir);
         if (!Console.IsInputRedirected)

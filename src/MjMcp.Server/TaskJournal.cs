@@ -67,7 +67,7 @@ public sealed class TaskJournal : IDisposable
     /// <summary>The database file.</summary>
     public string DatabasePath { get; }
 
-    /// <summary>Records a submission the provider accepted.</summary>
+    /// <summary>Records a submission the provider accepted (a webhook may have told us about it first: then the parent is added).</summary>
     public void RecordSubmitted(string taskId, OperationRule operation, string? parentTaskId)
     {
         ArgumentNullException.ThrowIfNull(operation);
@@ -76,7 +76,9 @@ public sealed class TaskJournal : IDisposable
             """
             INSERT INTO tasks (task_id, operation, stage, result_kind, parent_id, status, state, percentage, created_at, updated_at)
             VALUES ($id, $op, $stage, $kind, $parent, 'submitted', 'Pending', 0, $now, $now)
-            ON CONFLICT(task_id) DO NOTHING;
+            ON CONFLICT(task_id) DO UPDATE SET
+                parent_id = COALESCE(tasks.parent_id, excluded.parent_id),
+                operation = CASE WHEN tasks.operation = '' THEN excluded.operation ELSE tasks.operation END;
             """,
             ("$id", taskId),
             ("$op", operation.Name),

@@ -25,6 +25,7 @@ public sealed partial class MidjourneyClient
     private readonly TimeProvider _time;
     private readonly TaskSignals _signals = new();
     private readonly Uri _baseUrl;
+    private WebhookReceiver? _webhook;
 
     /// <summary>Creates a client over <paramref name="httpClient"/> (its BaseAddress is not used; options decide).</summary>
     public MidjourneyClient(HttpClient httpClient, MidjourneyOptions options, ILogger<MidjourneyClient>? logger = null, TimeProvider? timeProvider = null)
@@ -117,6 +118,11 @@ public sealed partial class MidjourneyClient
         _signals.Publish(update);
     }
 
+    /// <summary>The attached webhook receiver, if any: submissions without their own webhook_url carry its URL and secret.</summary>
+    public WebhookReceiver? Webhook => Volatile.Read(ref _webhook);
+
+    internal void AttachWebhook(WebhookReceiver? receiver) => Volatile.Write(ref _webhook, receiver);
+
     /// <summary>
     /// Submits an operation form with a wire body (wire names, without the parent field). The parameters
     /// are checked against the rule table first; the parent's stage is the caller's to check
@@ -150,6 +156,12 @@ public sealed partial class MidjourneyClient
                 {
                     property.WriteTo(w);
                 }
+            }
+
+            if (Webhook is { } webhook && !body.TryGetProperty("webhook_url", out _))
+            {
+                w.WriteString("webhook_url", webhook.Url.ToString());
+                w.WriteString("webhook_secret", webhook.Secret);
             }
         });
         var reply = await SendAsync(HttpMethod.Post, operation.Path, payload, isSubmit: true, cancellationToken).ConfigureAwait(false);

@@ -1,0 +1,72 @@
+using System.Net;
+using System.Text;
+using MjMcp.Sandbox;
+
+namespace MjMcp.Sdk.Tests;
+
+/// <summary>The local webhook receiver: the right secret wakes waiters with zero polls; anything else is refused; replays are harmless.</summary>
+public sealed class WebhookTests
+{
+    private static MidjourneyClient Client(SandboxServer sandbox) => new(new HttpClient(), new MidjourneyOptions
+    {
+        BaseUrl = sandbox.BaseUrl,
+        ApiKey = "hook-key",
+        PollInitialDelay = TimeSpan.FromMinutes(5),
+        PollMinInterval = TimeSpan.FromMinutes(5),
+    });
+
+    [Fact]
+    public async Task WebhooksFinishTheWaitWithZeroPolls()
+    {
+        await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "hook-key", Timing = new SandboxTiming(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(800)) });
+        var mj = Client(sandbox);
+        await using var receiver = WebhookReceiver.Start(mj);
+        var updates = 0;
+        receiver.Updated += _ => Interlocked.Increment(ref updates);
+        var grid = await mj.ImagineAsync("hooked lighthouse").WaitAsync(null, TimeSpan.FromSeconds(30));
+        var pick = await mj.Upscale1xAsync(grid, 2).WaitAsync(null, TimeSpan.FromSeconds(30));
+        Assert.Equal("upscaled", pick.Stage);
+        Assert.Equal(0, sandbox.Counters.Requests("/fetch"));
+        Assert.True(receiver.Accepted >= 4, $"{receiver.Accepted} callbacks");
+        Assert.Equal(receiver.Accepted, updates);
+        Assert.Equal(0, receiver.Rejected);
+    }
+
+    [Fact]
+    public async Task WrongOrMissingSecretsAreRefusedAndReplaysAreHarmless()
+    {
+        await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "hook-key", Timing = new SandboxTiming(TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10)) });
+        var mj = Client(sandbox);
+        await using var receiver = WebhookReceiver.Start(mj, secret: "the-right-secret");
+        var pending = await mj.ImagineAsync("slow");
+        var wait = pending.WaitAsync(null, TimeSpan.FromSeconds(60));
+        var finished = $$"""{"task_id":"{{pending.TaskId}}","task_type":"imagine","status":"finished","percentage":"100","original_image_url":"http://x/g.png","image_urls":["http://x/1.png","http://x/2.png","http://x/3.png","http://x/4.png"]}""";
+        using var http = new HttpClient();
+
+        async Task<HttpStatusCode> Post(string? secret)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, receiver.Url) { Content = new StringContent(finished, Encoding.UTF8, "application/json") };
+            if (secret is not null)
+            {
+                request.Headers.Add("x-webhook-secret", secret);
+            }
+
+            using var response = await http.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await Post("the-wrong-secret"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await Post(null));
+        await Task.Delay(200);
+        Assert.False(wait.IsCompleted);
+        Assert.Equal(2, receiver.Rejected);
+
+        var before = receiver.Accepted;
+        Assert.Equal(HttpStatusCode.OK, await Post("the-right-secret"));
+        var grid = await wait;
+        Assert.Equal(pending.TaskId, grid.TaskId);
+        Assert.Equal(HttpStatusCode.OK, await Post("the-right-secret"));
+        Assert.Equal(before + 2, receiver.Accepted);
+        Assert.Equal(0, sandbox.Counters.Requests("/fetch"));
+    }
+}
