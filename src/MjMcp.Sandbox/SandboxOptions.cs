@@ -29,6 +29,9 @@ public sealed class SandboxOptions
     /// <summary>Credits of the account at start.</summary>
     public long StartingCredits { get; set; } = 10_000;
 
+    /// <summary>The long side of a generated candidate (1024 like the provider; load tests use less).</summary>
+    public int CandidateSize { get; set; } = 1024;
+
     /// <summary>The clock.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }

@@ -42,7 +42,7 @@ public sealed partial class SandboxServer
             case "imagine":
             case "reroll":
                 {
-                    var (w, h) = Size(task.Params.GetValueOrDefault("aspect_ratio") ?? parent?.Params.GetValueOrDefault("aspect_ratio"));
+                    var (w, h) = Size(task.Params.GetValueOrDefault("aspect_ratio") ?? parent?.Params.GetValueOrDefault("aspect_ratio"), Options.CandidateSize);
                     SaveGrid(task, v => Pictures.Candidate(prompt, seed, v, w, h));
                     break;
                 }
@@ -140,15 +140,15 @@ public sealed partial class SandboxServer
         return result;
     }
 
-    /// <summary>Candidate size for an aspect ratio: the long side is 1024.</summary>
-    private static (int Width, int Height) Size(string? aspectRatio)
+    /// <summary>Candidate size for an aspect ratio: the long side is <paramref name="side"/>.</summary>
+    private static (int Width, int Height) Size(string? aspectRatio, int side)
     {
         if (aspectRatio?.Split(':') is [var a, var b] && int.TryParse(a, CultureInfo.InvariantCulture, out var w) && int.TryParse(b, CultureInfo.InvariantCulture, out var h) && w > 0 && h > 0)
         {
-            return w >= h ? (1024, Math.Max(64, 1024 * h / w)) : (Math.Max(64, 1024 * w / h), 1024);
+            return w >= h ? (side, Math.Max(16, side * h / w)) : (Math.Max(16, side * w / h), side);
         }
 
-        return (1024, 1024);
+        return (side, side);
     }
 
     /// <summary>POSTs each change of status, and the final result, in the /fetch shape with x-webhook-secret.</summary>

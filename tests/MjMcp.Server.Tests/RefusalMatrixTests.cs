@@ -93,13 +93,21 @@ public sealed class RefusalMatrixTests : IClassFixture<SandboxFixture>
         Assert.Equal(grid, indexZero.GetProperty("fix").GetProperty("arguments").GetProperty("parent_task_id").GetString());
 
         Assert.True(refusals >= 20, $"only {refusals} stage refusals were exercised");
+
+        // The configured provider key never shows in a log line or a tool result.
+        var key = _fixture.Sandbox.Options.ApiKey!;
+        Assert.DoesNotContain(server.Stderr, line => line.Contains(key, StringComparison.Ordinal));
+        Assert.DoesNotContain(Seen, text => text.Contains(key, StringComparison.Ordinal));
         Assert.Equal(before, _fixture.Sandbox.Counters.AcceptedSubmissions);
     }
 
     private static string Id(JsonElement task) => task.GetProperty("task_id").GetString()!;
 
+    private static readonly System.Collections.Concurrent.ConcurrentBag<string> Seen = [];
+
     private static JsonElement AssertRefused(ModelContextProtocol.Protocol.CallToolResult result, string what)
     {
+        Seen.Add(ServerProcess.Text(result) + result.StructuredContent?.GetRawText());
         Assert.True(result.IsError == true, $"{what} was accepted: {ServerProcess.Text(result)}");
         Assert.NotNull(result.StructuredContent);
         var error = result.StructuredContent!.Value.GetProperty("error");

@@ -48,4 +48,27 @@ public sealed class RestartTests
         Assert.Equal("grid", finished.GetProperty("stage").GetString());
         Assert.Equal(1, sandbox.Counters.AcceptedSubmissions);
     }
+
+    [Fact]
+    public async Task TwoServersShareOneJournalSafely()
+    {
+        await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "shared-key", CandidateSize = 64 });
+        var dataDir = Paths.TempDir("shared-journal");
+        await using var a = await ServerProcess.StartAsync(sandbox, dataDir);
+        await using var b = await ServerProcess.StartAsync(sandbox, dataDir);
+        var ids = await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+        {
+            var server = i % 2 == 0 ? a : b;
+            var grid = await server.OkAsync("imagine", new JsonObject { ["prompt"] = "shared " + i });
+            return grid.GetProperty("task_id").GetString()!;
+        }));
+
+        // Each server sees the other's tasks, and a parent made by one is accepted by the other without asking the provider.
+        var listed = await a.OkAsync("list_tasks", new JsonObject { ["limit"] = 200 });
+        Assert.Equal(ids.Order(), listed.GetProperty("tasks").EnumerateArray().Select(t => t.GetProperty("task_id").GetString()!).Order());
+        var fetchesBefore = sandbox.Counters.Requests("/fetch");
+        var pick = await b.OkAsync("upscale_1x", new JsonObject { ["parent_task_id"] = ids[0], ["index"] = 1, ["wait_seconds"] = 0 });
+        Assert.Equal(ids[0], pick.GetProperty("parent_task_id").GetString());
+        Assert.Equal(1, sandbox.Counters.Requests("/fetch") - fetchesBefore); // the one status read of wait_seconds 0; the parent came from the journal
+    }
 }

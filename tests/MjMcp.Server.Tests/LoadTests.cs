@@ -1,0 +1,49 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using MjMcp.Sandbox;
+using Xunit.Abstractions;
+
+namespace MjMcp.Server.Tests;
+
+/// <summary>
+/// 100 concurrent workflows through one server process against the sandbox: all succeed, none is lost or
+/// duplicated. Throughput and the server's peak memory are printed, never asserted (shared, noisy machines).
+/// </summary>
+public sealed class LoadTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task AHundredConcurrentWorkflowsThroughOneServerAllSucceed()
+    {
+        await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "load-key", CandidateSize = 64 });
+        await using var server = await ServerProcess.StartAsync(sandbox);
+        var clock = Stopwatch.StartNew();
+        var finished = await Task.WhenAll(Enumerable.Range(0, 100).Select(async i =>
+        {
+            var grid = await server.OkAsync("imagine", new JsonObject { ["prompt"] = "load " + i });
+            var pick = await server.OkAsync("upscale_1x", new JsonObject { ["parent_task_id"] = grid.GetProperty("task_id").GetString(), ["index"] = 1 + (i % 4) });
+            var pan = await server.OkAsync("pan", new JsonObject { ["parent_task_id"] = pick.GetProperty("task_id").GetString(), ["direction"] = "right" });
+            return pan.GetProperty("stage").GetString();
+        }));
+        clock.Stop();
+        Assert.All(finished, stage => Assert.Equal("grid", stage));
+        Assert.Equal(300, sandbox.Counters.AcceptedSubmissions);
+
+        var peak = server.FindPid() is { } pid ? PeakMemory(pid) : "unknown";
+        var line = string.Create(CultureInfo.InvariantCulture, $"load: 100 workflows (300 tool calls) in {clock.Elapsed.TotalSeconds:0.0} s = {300 / clock.Elapsed.TotalSeconds:0.0} calls/s; server peak RSS {peak}; sandbox requests {sandbox.Counters.TotalRequests}");
+        output.WriteLine(line);
+        Console.Error.WriteLine(line);
+    }
+
+    private static string PeakMemory(int pid)
+    {
+        try
+        {
+            return File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))?[6..].Trim() ?? "unknown";
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+}
