@@ -59,13 +59,14 @@ internal sealed class SourceWriter
     public static string Xml(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
 
     /// <summary>A C# string literal, escaped.</summary>
-    public static string Literal(string? text)
-    {
-        if (text is null)
-        {
-            return "null";
-        }
+    public static string Literal(string? text) => text is null ? "null" : Quote(text, json: false);
 
+    /// <summary>
+    /// A quoted string for C# (<paramref name="json"/> false) or JSON (true). The two grammars share every
+    /// escape used here except NUL, which JSON only allows as \u0000.
+    /// </summary>
+    public static string Quote(string text, bool json)
+    {
         var builder = new StringBuilder(text.Length + 2);
         builder.Append('"');
         foreach (var c in text)
@@ -77,7 +78,7 @@ internal sealed class SourceWriter
                 case '\n': builder.Append("\\n"); break;
                 case '\r': builder.Append("\\r"); break;
                 case '\t': builder.Append("\\t"); break;
-                case '\0': builder.Append("\\0"); break;
+                case '\0' when !json: builder.Append("\\0"); break;
                 default:
                     if (char.IsControl(c) || c == '\u2028' || c == '\u2029')
                     {

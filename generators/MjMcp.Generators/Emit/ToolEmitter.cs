@@ -235,34 +235,5 @@ internal static class ToolEmitter
     }
 
     /// <summary>A JSON string literal.</summary>
-    private static string Quote(string text)
-    {
-        var builder = new StringBuilder(text.Length + 2);
-        builder.Append('"');
-        foreach (var c in text)
-        {
-            switch (c)
-            {
-                case '"': builder.Append("\\\""); break;
-                case '\\': builder.Append("\\\\"); break;
-                case '\n': builder.Append("\\n"); break;
-                case '\r': builder.Append("\\r"); break;
-                case '\t': builder.Append("\\t"); break;
-                default:
-                    if (c < ' ')
-                    {
-                        builder.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    }
-                    else
-                    {
-                        builder.Append(c);
-                    }
-
-                    break;
-            }
-        }
-
-        builder.Append('"');
-        return builder.ToString();
-    }
+    private static string Quote(string text) => SourceWriter.Quote(text, json: true);
 }
