@@ -307,4 +307,25 @@ public sealed class ContractTests
         var blend = await FinishedAsync(http, await SubmitAsync(http, "/blend", new JsonObject { ["image_urls"] = new JsonArray(a.GetProperty("image_urls")[0].GetString(), a.GetProperty("image_urls")[1].GetString(), b.GetProperty("image_urls")[2].GetString()), ["dimension"] = "portrait" }));
         Assert.Equal((768, 1024), PngCodec.ReadSize(await http.GetByteArrayAsync(new Uri(blend.GetProperty("image_urls")[0].GetString()!))));
     }
+
+    [Fact]
+    public async Task OldTasksAreEvictedPastTheStorageLimit()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "mjmcp-sandbox-evict-" + Guid.NewGuid().ToString("N"));
+        var (server, http) = await StartAsync(new SandboxOptions { DataDirectory = dir, CandidateSize = 128, MaxStorageBytes = 400_000 });
+        await using var _ = server;
+        var ids = new List<string>();
+        for (var i = 0; i < 8; i++)
+        {
+            var id = await SubmitAsync(http, "/imagine", new JsonObject { ["prompt"] = "evict " + i });
+            await FinishedAsync(http, id);
+            ids.Add(id);
+        }
+
+        var (status, reply) = await PostAsync(http, "/fetch", new JsonObject { ["task_id"] = ids[0] });
+        AssertError(status, reply, HttpStatusCode.BadRequest, "not found");
+        Assert.Equal("finished", (await FinishedAsync(http, ids[^1])).GetProperty("status").GetString());
+        var bytes = Directory.EnumerateFiles(Path.Combine(dir, "images"), "*.png", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+        Assert.True(bytes <= 400_000, $"{bytes} bytes kept");
+    }
 }

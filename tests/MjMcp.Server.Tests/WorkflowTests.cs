@@ -159,4 +159,19 @@ public sealed class WorkflowTests : IClassFixture<SandboxFixture>
         Assert.Equal("grid", grid.GetProperty("stage").GetString());
         Assert.Contains(server.Stderr, line => line.Contains("embedded sandbox", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task AModerationFailureSurfacesAtOnceWithTheReason()
+    {
+        await using var server = await ServerProcess.StartAsync(_fixture.Sandbox);
+        var result = await server.CallAsync("imagine", new JsonObject { ["prompt"] = "a forbidden garden" });
+        Assert.True(result.IsError);
+        var task = result.StructuredContent!.Value;
+        Assert.Equal("failed", task.GetProperty("state").GetString());
+        Assert.Contains("forbidden", task.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains("moderation", ServerProcess.Text(result), StringComparison.Ordinal);
+        var failedId = task.GetProperty("task_id").GetString();
+        var refused = await server.CallAsync("upscale_1x", new JsonObject { ["parent_task_id"] = failedId, ["index"] = 1 });
+        Assert.Equal("parent_failed", refused.StructuredContent!.Value.GetProperty("error").GetProperty("code").GetString());
+    }
 }
