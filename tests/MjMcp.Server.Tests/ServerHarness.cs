@@ -148,7 +148,7 @@ public sealed class SandboxFixture : IAsyncLifetime
     public SandboxServer Sandbox { get; private set; } = null!;
 
     public async Task InitializeAsync() =>
-        Sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "test-provider-key-5f3a9", DataDirectory = Paths.TempDir("sandbox"), Timing = SandboxTiming.Instant });
+        Sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "test-provider-key-5f3a9", DataDirectory = Paths.TempDir("sandbox"), Timing = SandboxTiming.Instant, CandidateSize = 256 });
 
     public async Task DisposeAsync() => await Sandbox.DisposeAsync();
 }
