@@ -29,6 +29,9 @@ public sealed class AppSettings
     /// </summary>
     public int? WebhookPort { get; init; }
 
+    /// <summary>The path of the webhook receiver.</summary>
+    public string WebhookPath { get; init; } = "/mjmcp/webhook";
+
     /// <summary>Sandbox timing: instant, brisk or realistic.</summary>
     public string SandboxTiming { get; init; } = "brisk";
 
@@ -49,6 +52,7 @@ public sealed class AppSettings
             DataDir = dataDirFlag ?? Env("MJMCP_DATA_DIR") ?? file["DataDir"] ?? DefaultDataDir(),
             WaitSeconds = Math.Clamp(wait, 0, 50),
             SandboxTiming = timingFlag ?? Env("MJMCP_SANDBOX_TIMING") ?? file["SandboxTiming"] ?? "brisk",
+            WebhookPath = Env("MJMCP_WEBHOOK_PATH") ?? file["WebhookPath"] ?? "/mjmcp/webhook",
             WebhookPort = int.TryParse(Env("MJMCP_WEBHOOK_PORT") ?? file["WebhookPort"], NumberStyles.Integer, CultureInfo.InvariantCulture, out var port) ? port : null,
         };
     }
@@ -91,7 +95,7 @@ public static partial class ServerApp
 
         // Webhooks wake waiting tools at once and keep the journal current; polling stays the fallback.
         await using var webhook = sandbox is not null || settings.WebhookPort is not null
-            ? WebhookReceiver.Start(host.Services.GetRequiredService<MidjourneyClient>(), settings.WebhookPort ?? 0, logger: logger)
+            ? WebhookReceiver.Start(host.Services.GetRequiredService<MidjourneyClient>(), settings.WebhookPort ?? 0, settings.WebhookPath, logger: logger)
             : null;
         if (webhook is not null)
         {

@@ -53,8 +53,8 @@ public sealed class ToolCatalog
         yield return new SpecTool(
             "list_tasks",
             "List tasks",
-            "List the tasks this server knows (newest first) from its journal, optionally only one stage: grid, upscaled, hires, image (or a result kind: seed, prompts, shortened). Use it to find a task_id to continue from.",
-            """{"type":"object","properties":{"stage":{"type":"string","enum":[""" + string.Join(",", MidjourneySpec.Rules.Stages.Select(s => s.Name).Concat(MidjourneySpec.Rules.Results.Select(r => r.Name)).Select(n => "\"" + n + "\"")) + """],"description":"Only tasks of this stage or result kind."},"limit":{"type":"integer","minimum":1,"maximum":200,"description":"At most this many (default 20)."}},"additionalProperties":false}""",
+            "List the tasks this server knows (newest first) from its journal, optionally only one stage: grid, upscaled, hires, image (or a result kind: seed, prompts, shortened), or only the children of parent_task_id. Use it to find a task_id to continue from.",
+            """{"type":"object","properties":{"stage":{"type":"string","enum":[""" + string.Join(",", MidjourneySpec.Rules.Stages.Select(s => s.Name).Concat(MidjourneySpec.Rules.Results.Select(r => r.Name)).Select(n => "\"" + n + "\"")) + """],"description":"Only tasks of this stage or result kind."},"parent_task_id":{"type":"string","description":"Only the tasks made from this task (its children), to walk the lineage."},"limit":{"type":"integer","minimum":1,"maximum":200,"description":"At most this many (default 20)."}},"additionalProperties":false}""",
             readOnly: true,
             idempotent: true,
             openWorld: false,
@@ -128,7 +128,8 @@ public sealed class ToolCatalog
             return ValueTask.FromResult(ToolRuntime.Refuse("invalid_argument", $"'stage' must be one of {string.Join(", ", allowed)}.", new Fix("list_tasks", new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>> { ["stage"] = allowed }, null)));
         }
 
-        var records = _journal.List(stage, limit);
+        string? parent = args.TryGetValue("parent_task_id", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+        var records = parent is null ? _journal.List(stage, limit) : _journal.Children(parent).Where(r => stage is null || r.Stage == stage || r.ResultKind == stage).Take(limit).ToList();
         var structured = TaskView.Write(w =>
         {
             w.WriteStartObject();

@@ -63,7 +63,7 @@ public sealed class RegenerationTests
         var lines = Harness.RealSpec().Split('\n');
         var random = new Random(20261125);
         const string noise = ":{}[]-#&*!|>'\"%@`, \t?x1";
-        for (var run = 0; run < 1500; run++)
+        for (var run = 0; run < 3000; run++)
         {
             var mutated = lines.ToList();
             for (var edit = 0; edit < 1 + random.Next(4); edit++)

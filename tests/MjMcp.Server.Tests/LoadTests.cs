@@ -15,6 +15,19 @@ public sealed class LoadTests(ITestOutputHelper output)
     [Fact]
     public async Task AHundredConcurrentWorkflowsThroughOneServerAllSucceed()
     {
+        // Baseline in the same run: the same 100 workflows through the SDK straight to a sandbox (raw HTTP).
+        await using var direct = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "load-key", CandidateSize = 64 });
+        var mj = new MidjourneyClient(new HttpClient(), new MidjourneyOptions { BaseUrl = direct.BaseUrl, ApiKey = "load-key", PollInitialDelay = TimeSpan.FromMilliseconds(150), PollMinInterval = TimeSpan.FromMilliseconds(150) });
+        var baseline = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, 100).Select(async i =>
+        {
+            var grid = await mj.ImagineAsync("load " + i).WaitAsync();
+            var pick = await mj.Upscale1xAsync(grid, 1 + (i % 4)).WaitAsync();
+            await mj.PanAsync(pick, PanDirection.Right).WaitAsync();
+        }));
+        baseline.Stop();
+        Assert.Equal(300, direct.Counters.AcceptedSubmissions);
+
         await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "load-key", CandidateSize = 64 });
         await using var server = await ServerProcess.StartAsync(sandbox);
         var clock = Stopwatch.StartNew();
@@ -30,7 +43,7 @@ public sealed class LoadTests(ITestOutputHelper output)
         Assert.Equal(300, sandbox.Counters.AcceptedSubmissions);
 
         var peak = server.FindPid() is { } pid ? PeakMemory(pid) : "unknown";
-        var line = string.Create(CultureInfo.InvariantCulture, $"load: 100 workflows (300 tool calls) in {clock.Elapsed.TotalSeconds:0.0} s = {300 / clock.Elapsed.TotalSeconds:0.0} calls/s; server peak RSS {peak}; sandbox requests {sandbox.Counters.TotalRequests}");
+        var line = string.Create(CultureInfo.InvariantCulture, $"load: 100 workflows (300 tool calls) in {clock.Elapsed.TotalSeconds:0.0} s = {300 / clock.Elapsed.TotalSeconds:0.0} calls/s; SDK over raw HTTP {baseline.Elapsed.TotalSeconds:0.0} s; MCP/raw ratio {clock.Elapsed / baseline.Elapsed:0.00}; server peak RSS {peak}; sandbox requests {sandbox.Counters.TotalRequests}");
         output.WriteLine(line);
         Console.Error.WriteLine(line);
     }

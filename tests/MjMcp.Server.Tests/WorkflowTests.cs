@@ -78,6 +78,8 @@ public sealed class WorkflowTests : IClassFixture<SandboxFixture>
 
         var listed = await server.OkAsync("list_tasks", new JsonObject { ["stage"] = "grid" });
         Assert.Equal(2, listed.GetProperty("tasks").GetArrayLength());
+        var children = await server.OkAsync("list_tasks", new JsonObject { ["parent_task_id"] = gridId });
+        Assert.Equal(pick.GetProperty("task_id").GetString(), Assert.Single(children.GetProperty("tasks").EnumerateArray()).GetProperty("task_id").GetString());
         var seed = await server.OkAsync("seed", new JsonObject { ["task_id"] = gridId });
         Assert.False(string.IsNullOrEmpty(seed.GetProperty("result").GetProperty("seed").GetString()));
     }
