@@ -481,7 +481,7 @@ public static class Pictures
     public static IReadOnlyList<string> Describe(RgbaImage image)
     {
         ArgumentNullException.ThrowIfNull(image);
-        var (r, g, b) = Mean(image);
+        var (r, _, b) = Mean(image);
         double sum = 0, sumSquares = 0;
         var counts = new int[ColorNames.Length];
         var step = Math.Max(1, (image.Width * image.Height) / 65536);
@@ -506,7 +506,6 @@ public static class Pictures
         var warmth = r > b + 10 ? "warm" : b > r + 10 ? "cool" : "neutral";
         var divisor = Gcd(image.Width, image.Height);
         var ar = string.Create(CultureInfo.InvariantCulture, $"--ar {image.Width / divisor}:{image.Height / divisor}");
-        _ = g;
         return
         [
             $"a {brightness} {warmth} scene dominated by {first} and {second} tones, {contrast} {ar}",

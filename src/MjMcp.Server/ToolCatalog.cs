@@ -58,7 +58,7 @@ public sealed class ToolCatalog
             readOnly: true,
             idempotent: true,
             openWorld: false,
-            (request, ct) => Of(request).ListAsync(request, ct));
+            (request, _) => Of(request).ListAsync(request));
         yield return new SpecTool(
             "account",
             "Account credits",
@@ -67,7 +67,7 @@ public sealed class ToolCatalog
             readOnly: true,
             idempotent: true,
             openWorld: true,
-            (request, ct) => Of(request).AccountAsync(request, ct));
+            (request, ct) => Of(request).AccountAsync(ct));
     }
 
     private async ValueTask<CallToolResult> FetchAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
@@ -116,7 +116,7 @@ public sealed class ToolCatalog
         }
     }
 
-    private ValueTask<CallToolResult> ListAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    private ValueTask<CallToolResult> ListAsync(RequestContext<CallToolRequestParams> request)
     {
         var args = request.Params?.Arguments ?? new Dictionary<string, JsonElement>();
         string? stage = args.TryGetValue("stage", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
@@ -148,13 +148,11 @@ public sealed class ToolCatalog
         var text = records.Count == 0
             ? "No tasks yet. Start with imagine."
             : string.Join("\n", records.Select(r => $"{r.TaskId}  {r.Operation,-16} {(r.Stage ?? r.ResultKind ?? "?"),-10} {r.State.ToString().ToLowerInvariant()}{(r.ParentTaskId is null ? string.Empty : "  parent " + r.ParentTaskId)}"));
-        _ = cancellationToken;
         return ValueTask.FromResult(new CallToolResult { Content = [new TextContentBlock { Text = text }], StructuredContent = structured });
     }
 
-    private async ValueTask<CallToolResult> AccountAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    private async ValueTask<CallToolResult> AccountAsync(CancellationToken cancellationToken)
     {
-        _ = request;
         try
         {
             var account = await _client.GetAccountAsync(cancellationToken).ConfigureAwait(false);

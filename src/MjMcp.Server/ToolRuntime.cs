@@ -105,7 +105,6 @@ public sealed partial class ToolRuntime
             var problems = RuleValidator.ValidateParams(form, [], bodyDocument.RootElement);
             if (problems.Count > 0)
             {
-                var first = problems[0];
                 var fixedArgs = new Dictionary<string, string>(StringComparer.Ordinal);
                 if (parentId is not null)
                 {
@@ -121,7 +120,7 @@ public sealed partial class ToolRuntime
                     }
                 }
 
-                return Refuse("invalid_argument", string.Join(" ", problems.Select(p => p.Message)), new Fix(operation.ToolName, fixedArgs, choices, null), first.Parameter);
+                return Refuse("invalid_argument", string.Join(" ", problems.Select(p => p.Message)), new Fix(operation.ToolName, fixedArgs, choices, null));
             }
 
             var taskId = await _client.SubmitRawAsync(operation, form, parentId, bodyDocument.RootElement, cancellationToken).ConfigureAwait(false);
@@ -270,9 +269,8 @@ public sealed partial class ToolRuntime
     }
 
     /// <summary>A refusal result.</summary>
-    public static CallToolResult Refuse(string code, string message, Fix? fix, string? parameter = null)
+    public static CallToolResult Refuse(string code, string message, Fix? fix)
     {
-        _ = parameter;
         var (structured, text) = TaskView.Refusal(code, message, fix);
         return new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = text }], StructuredContent = structured };
     }

@@ -104,9 +104,8 @@ internal static class Harness
     public static ImmutableArray<Diagnostic> CompileWithRuntime(string yaml, params string[] snippets)
     {
         var compilation = EmptyCompilation(snippets).AddSyntaxTrees(RuntimeSources());
-        var driver = Driver([new MemoryText("/spec/midjourney.yaml", yaml)]).RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
+        Driver([new MemoryText("/spec/midjourney.yaml", yaml)]).RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
         Assert.Empty(generatorDiagnostics);
-        _ = driver;
         return output.GetDiagnostics();
     }
 }

@@ -29,7 +29,7 @@ internal static class ToolEmitter
             w.Line("        Name: " + SourceWriter.Literal(operation.ToolName) + ",");
             w.Line("        Title: " + SourceWriter.Literal(Title(operation)) + ",");
             w.Line("        Description: " + SourceWriter.Literal(Description(spec, operation)) + ",");
-            w.Line("        InputSchema: " + SourceWriter.Literal(InputSchema(spec, operation)) + ",");
+            w.Line("        InputSchema: " + SourceWriter.Literal(InputSchema(operation)) + ",");
             w.Line("        ReadOnly: false,");
             w.Line("        Idempotent: false,");
             w.Line("        OpenWorld: true),");
@@ -96,9 +96,8 @@ internal static class ToolEmitter
         _ => param.Kind.ToString().ToLowerInvariant(),
     };
 
-    private static string InputSchema(SpecModel spec, OperationModel operation)
+    private static string InputSchema(OperationModel operation)
     {
-        _ = spec;
         var json = new StringBuilder();
         var required = new List<string>();
         json.Append("{\"type\":\"object\",\"properties\":{");
