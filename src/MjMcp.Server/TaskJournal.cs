@@ -191,7 +191,9 @@ public sealed class TaskJournal : IDisposable
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
         using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA busy_timeout = 5000;";
+        // Per connection: wait for a second process's lock instead of failing, and in WAL mode sync at
+        // checkpoints rather than on every commit (a kill -9 loses nothing; only a power cut may lose the last commits).
+        pragma.CommandText = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;";
         pragma.ExecuteNonQuery();
         return connection;
     }
