@@ -178,7 +178,7 @@ public sealed class ContractTests
     [Fact]
     public async Task LifeCycleRisesFromPendingToFinishedAndModerationFails()
     {
-        var (server, http) = await StartAsync(new SandboxOptions { Timing = new SandboxTiming(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(1.5)) });
+        var (server, http) = await StartAsync(new SandboxOptions { Timing = new SandboxTiming(TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(1.5)) });
         await using var _ = server;
         var id = await SubmitAsync(http, "/imagine", new JsonObject { ["prompt"] = "slow" });
         var seen = new List<(string Status, int Percentage)>();
@@ -223,7 +223,7 @@ public sealed class ContractTests
         await receiver.StartAsync();
         var hook = receiver.Urls.First().TrimEnd('/') + "/hook";
 
-        var (server, http) = await StartAsync(new SandboxOptions { Timing = new SandboxTiming(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(600)) });
+        var (server, http) = await StartAsync(new SandboxOptions { Timing = new SandboxTiming(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(1500)) });
         await using var _ = server;
         var id = await SubmitAsync(http, "/imagine", new JsonObject { ["prompt"] = "hooked", ["webhook_url"] = hook, ["webhook_secret"] = "whsec-123" });
         for (var i = 0; i < 200 && !received.Any(r => r.Body.GetProperty("status").GetString() == "finished"); i++)

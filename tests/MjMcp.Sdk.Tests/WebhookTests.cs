@@ -18,7 +18,7 @@ public sealed class WebhookTests
     [Fact]
     public async Task WebhooksFinishTheWaitWithZeroPolls()
     {
-        await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "hook-key", Timing = new SandboxTiming(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(800)) });
+        await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "hook-key", Timing = new SandboxTiming(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(1500)) });
         var mj = Client(sandbox);
         await using var receiver = WebhookReceiver.Start(mj);
         var updates = 0;
