@@ -121,8 +121,11 @@ internal sealed record GenerationOptions(bool Client, bool Tools, string Namespa
         options.TryGetValue("build_property.MjMcpGenerate", out var generate);
         options.TryGetValue("build_property.MjMcpNamespace", out var ns);
         var parts = (generate ?? string.Empty).ToLowerInvariant();
-        var client = parts.Length == 0 || parts.Contains("client");
+        // Written "client,tools" ("tools" alone is enough): a ';' would start a comment in the analyzer config.
         var tools = parts.Contains("tools");
+
+        // The tools use the rule table and the stage types, so asking for tools brings the client too.
+        var client = parts.Length == 0 || parts.Contains("client") || tools;
         return new GenerationOptions(client, tools, string.IsNullOrWhiteSpace(ns) ? "MjMcp" : ns!.Trim());
     }
 }

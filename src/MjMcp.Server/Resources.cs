@@ -44,7 +44,7 @@ public sealed class TaskResource : McpServerResource
         var journal = services.GetRequiredService<TaskJournal>();
         var record = journal.Get(id) ?? throw new ModelContextProtocol.McpException($"No task '{id}' in the journal. list_tasks shows the known ones.");
         var finished = record.ResultJson is { } json ? FetchResponse.Parse(Encoding.UTF8.GetBytes(json)) : null;
-        var rules = MidjourneySpec.Rules;
+        var rules = services.GetRequiredService<McpSpec>().Rules;
         if (_preview)
         {
             var urls = finished is null ? [] : TaskView.ImageUrls(rules, record, finished);

@@ -3,6 +3,7 @@ using System.Text.Json;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 using Microsoft.Extensions.DependencyInjection;
+using MjMcp.Rules;
 
 namespace MjMcp.Server;
 
@@ -13,20 +14,23 @@ namespace MjMcp.Server;
 public sealed class ToolCatalog
 {
     private readonly ToolRuntime _runtime;
-    private readonly MidjourneyClient _client;
+    private readonly MjClient _client;
     private readonly TaskJournal _journal;
+    private readonly SpecRules _rules;
 
     private ToolCatalog(IServiceProvider services)
     {
         _runtime = services.GetRequiredService<ToolRuntime>();
-        _client = services.GetRequiredService<MidjourneyClient>();
+        _client = services.GetRequiredService<MjClient>();
         _journal = services.GetRequiredService<TaskJournal>();
+        _rules = services.GetRequiredService<McpSpec>().Rules;
     }
 
     /// <summary>The tools in the order tools/list shows them.</summary>
-    public static IEnumerable<McpServerTool> Tools()
+    public static IEnumerable<McpServerTool> Tools(McpSpec spec)
     {
-        foreach (var definition in MidjourneyToolDefinitions.All)
+        ArgumentNullException.ThrowIfNull(spec);
+        foreach (var definition in spec.Tools)
         {
             var tool = definition;
             yield return new SpecTool(tool.Name, tool.Title, tool.Description, tool.InputSchema, tool.ReadOnly, tool.Idempotent, tool.OpenWorld, (request, ct) => Of(request)._runtime.SubmitAsync(tool, request, ct));
@@ -54,7 +58,7 @@ public sealed class ToolCatalog
             "list_tasks",
             "List tasks",
             "List the tasks this server knows (newest first) from its journal, optionally only one stage: grid, upscaled, hires, image (or a result kind: seed, prompts, shortened), or only the children of parent_task_id. Use it to find a task_id to continue from.",
-            """{"type":"object","properties":{"stage":{"type":"string","enum":[""" + string.Join(",", MidjourneySpec.Rules.Stages.Select(s => s.Name).Concat(MidjourneySpec.Rules.Results.Select(r => r.Name)).Select(n => "\"" + n + "\"")) + """],"description":"Only tasks of this stage or result kind."},"parent_task_id":{"type":"string","description":"Only the tasks made from this task (its children), to walk the lineage."},"limit":{"type":"integer","minimum":1,"maximum":200,"description":"At most this many (default 20)."}},"additionalProperties":false}""",
+            """{"type":"object","properties":{"stage":{"type":"string","enum":[""" + string.Join(",", spec.Rules.Stages.Select(s => s.Name).Concat(spec.Rules.Results.Select(r => r.Name)).Select(n => "\"" + n + "\"")) + """],"description":"Only tasks of this stage or result kind."},"parent_task_id":{"type":"string","description":"Only the tasks made from this task (its children), to walk the lineage."},"limit":{"type":"integer","minimum":1,"maximum":200,"description":"At most this many (default 20)."}},"additionalProperties":false}""",
             readOnly: true,
             idempotent: true,
             openWorld: false,
@@ -85,7 +89,7 @@ public sealed class ToolCatalog
             }
 
             var response = await _client.FetchAsync(taskId, cancellationToken).ConfigureAwait(false);
-            _journal.ApplyFetch(response, MidjourneySpec.Rules);
+            _journal.ApplyFetch(response, _rules);
             return await _runtime.ReportAsync(taskId, response, cancellationToken).ConfigureAwait(false);
         }
         catch (MjException ex)
@@ -121,7 +125,7 @@ public sealed class ToolCatalog
         var args = request.Params?.Arguments ?? new Dictionary<string, JsonElement>();
         string? stage = args.TryGetValue("stage", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
         var limit = args.TryGetValue("limit", out var l) && l.ValueKind == JsonValueKind.Number && l.TryGetInt32(out var n) ? Math.Clamp(n, 1, 200) : 20;
-        var rules = MidjourneySpec.Rules;
+        var rules = _rules;
         if (stage is not null && rules.FindStage(stage) is null && rules.FindResult(stage) is null)
         {
             var allowed = rules.Stages.Select(x => x.Name).Concat(rules.Results.Select(x => x.Name)).Cast<object>().ToArray();

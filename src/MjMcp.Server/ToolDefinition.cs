@@ -20,3 +20,12 @@ public sealed record ToolDefinition(
     bool ReadOnly,
     bool Idempotent,
     bool OpenWorld);
+
+/// <summary>
+/// What a server serves, made by the generator from a spec: the rule table and one tool definition per
+/// operation. The generated <c>MidjourneyToolDefinitions.Spec</c> is one; pass it to
+/// <see cref="MjMcpServerRegistration.AddMjMcpServer"/>.
+/// </summary>
+/// <param name="Rules">The spec's rule table.</param>
+/// <param name="Tools">The generated tools, in spec order.</param>
+public sealed record McpSpec(SpecRules Rules, IReadOnlyList<ToolDefinition> Tools);

@@ -30,23 +30,25 @@ public sealed class ServerSettings
 public sealed partial class ToolRuntime
 {
     private const string WaitArgument = "wait_seconds";
-    private readonly MidjourneyClient _client;
+    private readonly MjClient _client;
     private readonly TaskJournal _journal;
     private readonly ServerSettings _settings;
     private readonly PreviewService _previews;
     private readonly ILogger<ToolRuntime> _logger;
 
     /// <summary>Creates the runtime.</summary>
-    public ToolRuntime(MidjourneyClient client, TaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger)
+    public ToolRuntime(MjClient client, McpSpec spec, TaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger)
     {
+        ArgumentNullException.ThrowIfNull(spec);
         _client = client;
+        Rules = spec.Rules;
         _journal = journal;
         _settings = settings;
         _previews = previews;
         _logger = logger;
     }
 
-    private static SpecRules Rules => MidjourneySpec.Rules;
+    private SpecRules Rules { get; }
 
     /// <summary>Runs a generated tool: check, submit, wait, report.</summary>
     public async ValueTask<CallToolResult> SubmitAsync(ToolDefinition tool, RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)

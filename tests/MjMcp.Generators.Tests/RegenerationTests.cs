@@ -25,7 +25,7 @@ public sealed class RegenerationTests
         string Client(Microsoft.CodeAnalysis.GeneratorDriverRunResult r) => r.Results[0].GeneratedSources.Single(s => s.HintName.EndsWith("Client.g.cs", StringComparison.Ordinal)).SourceText.ToString();
         Assert.DoesNotContain("ZoomAsync", Client(before), StringComparison.Ordinal);
         Assert.Contains("public global::MjMcp.Submission<GridTask> ZoomAsync(UpscaledTask parent, double factor", Client(after), StringComparison.Ordinal);
-        var tools = Harness.Run(Harness.RealSpec() + ZoomOperation, "tools").Results[0].GeneratedSources.Single().SourceText.ToString();
+        var tools = Harness.Run(Harness.RealSpec() + ZoomOperation, "tools").Results[0].GeneratedSources.Single(s => s.HintName.EndsWith("Tools.g.cs", StringComparison.Ordinal)).SourceText.ToString();
         Assert.Contains("Name: \"zoom\"", tools, StringComparison.Ordinal);
     }
 

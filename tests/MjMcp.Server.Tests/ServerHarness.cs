@@ -18,7 +18,7 @@ internal static class Paths
     public static string ServerDll()
     {
         var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
-        var path = Path.Combine(RepoRoot(), "src", "MjMcp.Server", "bin", configuration, "net10.0", "mjmcp.dll");
+        var path = Path.Combine(RepoRoot(), "src", "MjMcp.Cli", "bin", configuration, "net10.0", "mjmcp.dll");
         return File.Exists(path) ? path : throw new FileNotFoundException("Build the server first (dotnet build).", path);
     }
 

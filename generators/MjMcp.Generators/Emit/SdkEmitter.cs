@@ -243,8 +243,18 @@ internal static class SdkEmitter
     public static string Client(SpecModel spec, string ns)
     {
         var w = SourceWriter.Start(ns);
-        w.Summary("The typed Midjourney client: one method per operation form, taking the parent stage it needs.");
-        w.Open("public sealed partial class MidjourneyClient");
+        w.Summary("The typed Midjourney client: one method per operation form, taking the parent stage it needs. Built on the runtime's public MjClient.");
+        w.Open("public sealed partial class MidjourneyClient : " + Runtime + ".MjClient");
+        w.Summary("Creates a client for this spec over httpClient (its BaseAddress is not used: options.BaseUrl, else the spec's base URL).");
+        w.Param("httpClient", "The HttpClient to send with (AddMidjourneyClient gives one with the provider resilience pipeline).");
+        w.Param("options", "The key, base URL and polling settings.");
+        w.Param("logger", "Logs submissions, provider errors and retries; never the key.");
+        w.Param("timeProvider", "The clock (tests pass a fake one).");
+        w.Line("public MidjourneyClient(global::System.Net.Http.HttpClient httpClient, " + Runtime + ".MidjourneyOptions options, global::Microsoft.Extensions.Logging.ILogger<MidjourneyClient>? logger = null, global::System.TimeProvider? timeProvider = null)");
+        w.Line("    : base(httpClient, options, MidjourneySpec.Rules, logger, timeProvider)");
+        w.Line("{");
+        w.Line("}");
+        w.Line();
         var first = true;
         foreach (var operation in spec.Operations)
         {
@@ -310,6 +320,22 @@ internal static class SdkEmitter
             }
         }
 
+        w.Close();
+        w.Line();
+        w.Summary("DI registration of the generated MidjourneyClient.");
+        w.Open("public static partial class MidjourneyServiceCollectionExtensions");
+        w.Summary("Registers MidjourneyClient (and the runtime MjClient, the same instance) as a singleton over a named HttpClient with the provider resilience pipeline, with MidjourneyOptions from the options system; returns the HttpClient builder.");
+        w.Param("services", "The services.");
+        w.Param("configure", "Configures the options: ApiKey, BaseUrl, polling.");
+        w.Line("public static global::Microsoft.Extensions.DependencyInjection.IHttpClientBuilder AddMidjourneyClient(this global::Microsoft.Extensions.DependencyInjection.IServiceCollection services, global::System.Action<" + Runtime + ".MidjourneyOptions>? configure = null) =>");
+        w.Line("    " + Runtime + ".MjClientServiceCollectionExtensions.AddMjClient(");
+        w.Line("        services,");
+        w.Line("        static (httpClient, options, provider) => new MidjourneyClient(");
+        w.Line("            httpClient,");
+        w.Line("            options,");
+        w.Line("            (global::Microsoft.Extensions.Logging.ILogger<MidjourneyClient>?)provider.GetService(typeof(global::Microsoft.Extensions.Logging.ILogger<MidjourneyClient>)),");
+        w.Line("            (global::System.TimeProvider?)provider.GetService(typeof(global::System.TimeProvider))),");
+        w.Line("        configure);");
         w.Close();
         return w.ToString();
     }

@@ -25,7 +25,7 @@ internal static class ToolEmitter
         foreach (var operation in spec.Operations)
         {
             w.Line("    new(");
-            w.Line("        Operation: global::MjMcp.MidjourneySpec." + operation.PascalName + ",");
+            w.Line("        Operation: MidjourneySpec." + operation.PascalName + ",");
             w.Line("        Name: " + SourceWriter.Literal(operation.ToolName) + ",");
             w.Line("        Title: " + SourceWriter.Literal(Title(operation)) + ",");
             w.Line("        Description: " + SourceWriter.Literal(Description(spec, operation)) + ",");
@@ -36,6 +36,18 @@ internal static class ToolEmitter
         }
 
         w.Line("];");
+        w.Line();
+        w.Summary("The spec as the MCP library serves it: the rule table and the tools above.");
+        w.Line("public static global::MjMcp.Server.McpSpec Spec { get; } = new(MidjourneySpec.Rules, All);");
+        w.Close();
+        w.Line();
+        w.Summary("Registers the MCP server for this spec.");
+        w.Open("public static partial class MidjourneyMcpServerExtensions");
+        w.Summary("Adds the MCP server with one tool per operation of this spec (checked before any request, bounded waits with progress, next_actions, refusals with fixes, journal, previews); with no MJMCP_API_KEY an embedded sandbox serves the spec. Logs go to stderr. Add a transport to the result, e.g. WithStdioServerTransport().");
+        w.Param("builder", "The host builder.");
+        w.Param("configure", "Overrides the settings read from MJMCP_* variables and the MjMcp configuration section.");
+        w.Line("public static global::Microsoft.Extensions.DependencyInjection.IMcpServerBuilder AddMidjourneyMcpServer(this global::Microsoft.Extensions.Hosting.IHostApplicationBuilder builder, global::System.Action<global::MjMcp.Server.MjMcpServerOptions>? configure = null) =>");
+        w.Line("    global::MjMcp.Server.MjMcpServerRegistration.AddMjMcpServer(builder, MidjourneyToolDefinitions.Spec, configure);");
         w.Close();
         return w.ToString();
     }

@@ -1,6 +1,6 @@
 namespace MjMcp;
 
-/// <summary>Settings of <see cref="MidjourneyClient"/>. The API key is never logged or shown.</summary>
+/// <summary>Settings of <see cref="MjClient"/> (and the generated MidjourneyClient). The API key is never logged or shown.</summary>
 public sealed class MidjourneyOptions
 {
     /// <summary>The provider's base URL (default from the spec). A path prefix is kept.</summary>

@@ -60,7 +60,7 @@ public static class ProviderResilience
             (read && status is HttpStatusCode.InternalServerError or HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout or HttpStatusCode.RequestTimeout);
     }
 
-    /// <summary>GET, /fetch and /fetch-many only read: repeating them is harmless.</summary>
+    /// <summary>GET, /fetch and /fetch-many only read: repeating them is harmless. Unmarked POSTs count as submits.</summary>
     public static bool IsRead(HttpRequestMessage? request)
     {
         if (request is null)
@@ -73,10 +73,12 @@ public static class ProviderResilience
             return true;
         }
 
-        var path = request.RequestUri?.AbsolutePath ?? string.Empty;
-        var provider = MidjourneySpec.Rules.Provider;
-        return path.EndsWith(provider.FetchPath, StringComparison.Ordinal) || path.EndsWith(provider.FetchManyPath, StringComparison.Ordinal);
+        // The client marks every request it sends (the pipeline does not know the spec's paths).
+        return request.Options.TryGetValue(IsReadOption, out var isRead) && isRead;
     }
+
+    /// <summary>Set by <see cref="MjClient"/> on every request: true for reads (fetch, fetch-many, account), false for submits.</summary>
+    public static HttpRequestOptionsKey<bool> IsReadOption { get; } = new("MjMcp.IsRead");
 
     internal static bool IsResilienceFailure(Exception exception) => exception is TimeoutRejectedException or BrokenCircuitException;
 }

@@ -52,10 +52,10 @@ public sealed class Submission<TResult>
 public sealed class PendingTask<TResult>
     where TResult : class
 {
-    private readonly MidjourneyClient _client;
+    private readonly MjClient _client;
     private readonly Func<FetchResponse, TResult> _factory;
 
-    internal PendingTask(MidjourneyClient client, string taskId, OperationRule operation, string? parentTaskId, Func<FetchResponse, TResult> factory)
+    internal PendingTask(MjClient client, string taskId, OperationRule operation, string? parentTaskId, Func<FetchResponse, TResult> factory)
     {
         _client = client;
         _factory = factory;

@@ -20,12 +20,12 @@ public sealed class WebhookReceiver : IAsyncDisposable
     private const long MaxBody = 1L << 20;
     private readonly HttpListener _listener = new();
     private readonly byte[] _secret;
-    private readonly MidjourneyClient _client;
+    private readonly MjClient _client;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
 
-    private WebhookReceiver(MidjourneyClient client, Uri url, string secret, ILogger? logger)
+    private WebhookReceiver(MjClient client, Uri url, string secret, ILogger? logger)
     {
         _client = client;
         Url = url;
@@ -53,7 +53,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
     /// Starts listening on 127.0.0.1 (port 0 picks a free one) and attaches to <paramref name="client"/>, whose
     /// submissions then carry this webhook. A null secret makes a random one.
     /// </summary>
-    public static WebhookReceiver Start(MidjourneyClient client, int port = 0, string path = "/mjmcp/webhook", string? secret = null, ILogger? logger = null)
+    public static WebhookReceiver Start(MjClient client, int port = 0, string path = "/mjmcp/webhook", string? secret = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);

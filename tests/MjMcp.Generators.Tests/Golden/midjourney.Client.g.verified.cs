@@ -5,10 +5,22 @@
 namespace MjMcp;
 
 /// <summary>
-/// The typed Midjourney client: one method per operation form, taking the parent stage it needs.
+/// The typed Midjourney client: one method per operation form, taking the parent stage it needs. Built on the runtime's public MjClient.
 /// </summary>
-public sealed partial class MidjourneyClient
+public sealed partial class MidjourneyClient : global::MjMcp.MjClient
 {
+    /// <summary>
+    /// Creates a client for this spec over httpClient (its BaseAddress is not used: options.BaseUrl, else the spec's base URL).
+    /// </summary>
+    /// <param name="httpClient">The HttpClient to send with (AddMidjourneyClient gives one with the provider resilience pipeline).</param>
+    /// <param name="options">The key, base URL and polling settings.</param>
+    /// <param name="logger">Logs submissions, provider errors and retries; never the key.</param>
+    /// <param name="timeProvider">The clock (tests pass a fake one).</param>
+    public MidjourneyClient(global::System.Net.Http.HttpClient httpClient, global::MjMcp.MidjourneyOptions options, global::Microsoft.Extensions.Logging.ILogger<MidjourneyClient>? logger = null, global::System.TimeProvider? timeProvider = null)
+        : base(httpClient, options, MidjourneySpec.Rules, logger, timeProvider)
+    {
+    }
+
     /// <summary>
     /// Generate a 2x2 grid of four candidate images from a text prompt. This starts every workflow; pick one image with upscale_1x to refine it.
     /// POST /imagine, 4 credits.
@@ -549,4 +561,25 @@ public sealed partial class MidjourneyClient
         global::System.ArgumentNullException.ThrowIfNull(request);
         return Submit(MidjourneySpec.Shorten, 0, null, request.WriteProperties, ShortenResult.FromFetch, cancellationToken);
     }
+}
+
+/// <summary>
+/// DI registration of the generated MidjourneyClient.
+/// </summary>
+public static partial class MidjourneyServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers MidjourneyClient (and the runtime MjClient, the same instance) as a singleton over a named HttpClient with the provider resilience pipeline, with MidjourneyOptions from the options system; returns the HttpClient builder.
+    /// </summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configure">Configures the options: ApiKey, BaseUrl, polling.</param>
+    public static global::Microsoft.Extensions.DependencyInjection.IHttpClientBuilder AddMidjourneyClient(this global::Microsoft.Extensions.DependencyInjection.IServiceCollection services, global::System.Action<global::MjMcp.MidjourneyOptions>? configure = null) =>
+        global::MjMcp.MjClientServiceCollectionExtensions.AddMjClient(
+            services,
+            static (httpClient, options, provider) => new MidjourneyClient(
+                httpClient,
+                options,
+                (global::Microsoft.Extensions.Logging.ILogger<MidjourneyClient>?)provider.GetService(typeof(global::Microsoft.Extensions.Logging.ILogger<MidjourneyClient>)),
+                (global::System.TimeProvider?)provider.GetService(typeof(global::System.TimeProvider))),
+            configure);
 }

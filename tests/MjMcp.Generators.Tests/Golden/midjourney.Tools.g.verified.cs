@@ -15,7 +15,7 @@ public static partial class MidjourneyToolDefinitions
     public static global::System.Collections.Generic.IReadOnlyList<global::MjMcp.Server.ToolDefinition> All { get; } =
     [
         new(
-            Operation: global::MjMcp.MidjourneySpec.Imagine,
+            Operation: MidjourneySpec.Imagine,
             Name: "imagine",
             Title: "Imagine",
             Description: "Generate a 2x2 grid of four candidate images from a text prompt. This starts every workflow; pick one image with upscale_1x to refine it. Returns a grid task (a 2x2 grid of four candidate images (index 1 top-left, 2 top-right, 3 bottom-left, 4 bottom-right)). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 4 credits.",
@@ -24,7 +24,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.Blend,
+            Operation: MidjourneySpec.Blend,
             Name: "blend",
             Title: "Blend",
             Description: "Blend 2 to 5 images into a new 2x2 grid. Returns a grid task (a 2x2 grid of four candidate images (index 1 top-left, 2 top-right, 3 bottom-left, 4 bottom-right)). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 4 credits.",
@@ -33,7 +33,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.Reroll,
+            Operation: MidjourneySpec.Reroll,
             Name: "reroll",
             Title: "Reroll",
             Description: "Run the prompt of a grid again to get four new candidates. Needs parent_task_id = a finished grid task made by imagine or reroll. Returns a grid task (a 2x2 grid of four candidate images (index 1 top-left, 2 top-right, 3 bottom-left, 4 bottom-right)). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 4 credits.",
@@ -42,7 +42,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.Variations,
+            Operation: MidjourneySpec.Variations,
             Name: "variations",
             Title: "Variations",
             Description: "Make a new grid of variations - of one grid image (index 1-4), or of an upscaled image (strong or subtle). On parent_task_id = a finished grid task (index: 1-4). On parent_task_id = a finished upscaled task (index: strong|subtle). Returns a grid task (a 2x2 grid of four candidate images (index 1 top-left, 2 top-right, 3 bottom-left, 4 bottom-right)). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 4 credits.",
@@ -51,7 +51,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.Upscale1x,
+            Operation: MidjourneySpec.Upscale1x,
             Name: "upscale_1x",
             Title: "Upscale 1x",
             Description: "Pick one image (index 1-4) of a grid as a single full-resolution image. Pan, inpaint, outpaint, strong/subtle variations, upscale_alt and upscale_highres all need its result. Needs parent_task_id = a finished grid task. Returns an upscaled task (one image picked from a grid with upscale_1x; the gateway to every refining action). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 2 credits.",
@@ -60,7 +60,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.UpscaleAlt,
+            Operation: MidjourneySpec.UpscaleAlt,
             Name: "upscale_alt",
             Title: "Upscale alt",
             Description: "Upscale an upscale_1x image 2x, subtle (faithful) or creative (adds detail). Not for its own output. Needs parent_task_id = a finished upscaled task. Returns a hires task (a high-resolution image from upscale_alt or upscale_highres; nothing refines it further). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 4 credits.",
@@ -69,7 +69,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.UpscaleHighres,
+            Operation: MidjourneySpec.UpscaleHighres,
             Name: "upscale_highres",
             Title: "Upscale highres",
             Description: "Upscale an upscale_1x image 2x or 4x. Not for its own output or upscale_alt output. Needs parent_task_id = a finished upscaled task. Returns a hires task (a high-resolution image from upscale_alt or upscale_highres; nothing refines it further). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 4 credits.",
@@ -78,7 +78,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.Outpaint,
+            Operation: MidjourneySpec.Outpaint,
             Name: "outpaint",
             Title: "Outpaint",
             Description: "Zoom out of an upscaled image - the old image stays in the centre and new surroundings are drawn - giving a new grid. Needs parent_task_id = a finished upscaled task. Returns a grid task (a 2x2 grid of four candidate images (index 1 top-left, 2 top-right, 3 bottom-left, 4 bottom-right)). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 4 credits.",
@@ -87,7 +87,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.Inpaint,
+            Operation: MidjourneySpec.Inpaint,
             Name: "inpaint",
             Title: "Inpaint",
             Description: "Redraw a masked region of an upscaled image (vary region), giving a new grid. Needs parent_task_id = a finished upscaled task. Returns a grid task (a 2x2 grid of four candidate images (index 1 top-left, 2 top-right, 3 bottom-left, 4 bottom-right)). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 4 credits.",
@@ -96,7 +96,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.Pan,
+            Operation: MidjourneySpec.Pan,
             Name: "pan",
             Title: "Pan",
             Description: "Extend an upscaled image on one side (up, down, left or right), giving a new grid. Needs parent_task_id = a finished upscaled task. Returns a grid task (a 2x2 grid of four candidate images (index 1 top-left, 2 top-right, 3 bottom-left, 4 bottom-right)). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 4 credits.",
@@ -105,7 +105,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.Seed,
+            Operation: MidjourneySpec.Seed,
             Name: "seed",
             Title: "Seed",
             Description: "Get the seed a finished image task was made with, to reproduce it with --seed. Needs task_id = a finished grid or upscaled or hires or image task. Returns The seed a finished image task was made with. Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 2 credits.",
@@ -114,7 +114,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.Describe,
+            Operation: MidjourneySpec.Describe,
             Name: "describe",
             Title: "Describe",
             Description: "Get four text prompts that describe an image. Returns Four text prompts that describe an image. Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 2 credits.",
@@ -123,7 +123,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.Faceswap,
+            Operation: MidjourneySpec.Faceswap,
             Name: "faceswap",
             Title: "Faceswap",
             Description: "Put the face of one image onto the face in another image. Each image must show exactly one face. Returns an image task (a single finished image that is not part of the grid workflow (faceswap output)). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 4 credits.",
@@ -132,7 +132,7 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
         new(
-            Operation: global::MjMcp.MidjourneySpec.Shorten,
+            Operation: MidjourneySpec.Shorten,
             Name: "shorten",
             Title: "Shorten",
             Description: "Analyse a prompt and suggest shorter versions that keep what matters. Returns Shorter versions of a prompt, with the provider's analysis. Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 2 credits.",
@@ -141,4 +141,23 @@ public static partial class MidjourneyToolDefinitions
             Idempotent: false,
             OpenWorld: true),
     ];
+
+    /// <summary>
+    /// The spec as the MCP library serves it: the rule table and the tools above.
+    /// </summary>
+    public static global::MjMcp.Server.McpSpec Spec { get; } = new(MidjourneySpec.Rules, All);
+}
+
+/// <summary>
+/// Registers the MCP server for this spec.
+/// </summary>
+public static partial class MidjourneyMcpServerExtensions
+{
+    /// <summary>
+    /// Adds the MCP server with one tool per operation of this spec (checked before any request, bounded waits with progress, next_actions, refusals with fixes, journal, previews); with no MJMCP_API_KEY an embedded sandbox serves the spec. Logs go to stderr. Add a transport to the result, e.g. WithStdioServerTransport().
+    /// </summary>
+    /// <param name="builder">The host builder.</param>
+    /// <param name="configure">Overrides the settings read from MJMCP_* variables and the MjMcp configuration section.</param>
+    public static global::Microsoft.Extensions.DependencyInjection.IMcpServerBuilder AddMidjourneyMcpServer(this global::Microsoft.Extensions.Hosting.IHostApplicationBuilder builder, global::System.Action<global::MjMcp.Server.MjMcpServerOptions>? configure = null) =>
+        global::MjMcp.Server.MjMcpServerRegistration.AddMjMcpServer(builder, MidjourneyToolDefinitions.Spec, configure);
 }

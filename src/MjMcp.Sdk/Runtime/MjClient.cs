@@ -11,10 +11,13 @@ using MjMcp.Rules;
 namespace MjMcp;
 
 /// <summary>
-/// The hand-written core of the client: HTTP transport, error mapping, submission and waiting.
-/// The typed operation methods (ImagineAsync, PanAsync, …) are generated from the spec into the other part.
+/// The runtime core of every MjMcp client: HTTP transport, error mapping, submission and waiting, driven by
+/// a spec's rule table (<see cref="SpecRules"/>). This is the public seam between generated code and the
+/// runtime: the generator emits a typed client (<c>MidjourneyClient</c> in the consumer's namespace) that
+/// derives from this class and calls only <see cref="Submit{TResult}"/>; the MCP server uses
+/// <see cref="SubmitRawAsync"/>. Nothing here knows an operation by name.
 /// </summary>
-public sealed partial class MidjourneyClient
+public class MjClient
 {
     /// <summary>The name of the HttpClient registered by AddMidjourneyClient.</summary>
     public const string HttpClientName = "MjMcp.Provider";
@@ -27,21 +30,26 @@ public sealed partial class MidjourneyClient
     private readonly Uri _baseUrl;
     private WebhookReceiver? _webhook;
 
-    /// <summary>Creates a client over <paramref name="httpClient"/> (its BaseAddress is not used; options decide).</summary>
-    public MidjourneyClient(HttpClient httpClient, MidjourneyOptions options, ILogger<MidjourneyClient>? logger = null, TimeProvider? timeProvider = null)
+    /// <summary>
+    /// Creates a client for the spec whose rule table is <paramref name="rules"/>, over <paramref name="httpClient"/>
+    /// (its BaseAddress is not used: <see cref="MidjourneyOptions.BaseUrl"/>, else the spec's base URL, decides).
+    /// </summary>
+    public MjClient(HttpClient httpClient, MidjourneyOptions options, SpecRules rules, ILogger? logger = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(httpClient);
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(rules);
         _http = httpClient;
         _options = options;
-        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        Rules = rules;
+        _logger = logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
-        var baseUrl = options.BaseUrl ?? new Uri(MidjourneySpec.Rules.Provider.BaseUrl);
+        var baseUrl = options.BaseUrl ?? new Uri(rules.Provider.BaseUrl);
         _baseUrl = baseUrl.AbsoluteUri.EndsWith('/') ? baseUrl : new Uri(baseUrl.AbsoluteUri + "/");
     }
 
     /// <summary>The stage-rule table this client enforces.</summary>
-    public static SpecRules Rules => MidjourneySpec.Rules;
+    public SpecRules Rules { get; }
 
     /// <summary>The provider base URL in use.</summary>
     public Uri BaseUrl => _baseUrl;
@@ -179,9 +187,28 @@ public sealed partial class MidjourneyClient
         return taskId;
     }
 
-    private Submission<TResult> Submit<TResult>(OperationRule operation, int formIndex, MjTask? parent, Action<Utf8JsonWriter> writeProperties, Func<FetchResponse, TResult> factory, CancellationToken cancellationToken)
-        where TResult : class =>
-        new(SubmitTypedAsync(operation, formIndex, parent, writeProperties, factory, cancellationToken));
+    /// <summary>
+    /// Submits one form of an operation for generated typed methods: checks the parent's stage and the parameters
+    /// against the rule table before any request, sends the request, and returns a submission that awaits to the
+    /// pending task and waits to the typed result made by <paramref name="factory"/>.
+    /// </summary>
+    /// <typeparam name="TResult">The stage or result type the operation produces.</typeparam>
+    /// <param name="operation">The operation's rule (from the generated <c>MidjourneySpec</c>).</param>
+    /// <param name="formIndex">The index of the form in <see cref="OperationRule.Forms"/>.</param>
+    /// <param name="parent">The parent task, when the form has one.</param>
+    /// <param name="writeProperties">Writes the request's wire properties (without the parent field).</param>
+    /// <param name="factory">Turns the finished /fetch reply into <typeparamref name="TResult"/>.</param>
+    /// <param name="cancellationToken">Cancels the submission.</param>
+    protected Submission<TResult> Submit<TResult>(OperationRule operation, int formIndex, MjTask? parent, Action<Utf8JsonWriter> writeProperties, Func<FetchResponse, TResult> factory, CancellationToken cancellationToken)
+        where TResult : class
+    {
+        ArgumentNullException.ThrowIfNull(operation);
+        ArgumentNullException.ThrowIfNull(writeProperties);
+        ArgumentNullException.ThrowIfNull(factory);
+        ArgumentOutOfRangeException.ThrowIfNegative(formIndex);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(formIndex, operation.Forms.Count);
+        return new(SubmitTypedAsync(operation, formIndex, parent, writeProperties, factory, cancellationToken));
+    }
 
     private async Task<PendingTask<TResult>> SubmitTypedAsync<TResult>(OperationRule operation, int formIndex, MjTask? parent, Action<Utf8JsonWriter> writeProperties, Func<FetchResponse, TResult> factory, CancellationToken cancellationToken)
         where TResult : class
@@ -305,6 +332,7 @@ public sealed partial class MidjourneyClient
         }
 
         using var request = new HttpRequestMessage(method, new Uri(_baseUrl, path.TrimStart('/')));
+        request.Options.Set(ProviderResilience.IsReadOption, !isSubmit);
         var scheme = _options.AuthScheme ?? Rules.Provider.AuthScheme;
         request.Headers.TryAddWithoutValidation(Rules.Provider.AuthHeader, string.IsNullOrEmpty(scheme) ? _options.ApiKey : scheme + " " + _options.ApiKey);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using MjMcp.Server;
+using MjMcp.Cli;
 
 // mjmcp            — the MCP stdio server (embedded sandbox unless MJMCP_API_KEY is set)
 // mjmcp sandbox    — the standalone sandbox HTTP server
@@ -13,7 +13,7 @@ var root = new RootCommand("MjMcp: an MCP server for the Midjourney workflow. Wi
 {
     dataDir, baseUrl, waitSeconds, timing,
 };
-root.SetAction((parse, ct) => ServerApp.RunAsync(AppSettings.Load(parse.GetValue(dataDir), parse.GetValue(baseUrl), parse.GetValue(waitSeconds), parse.GetValue(timing)), ct));
+root.SetAction((parse, ct) => Cli.ServeAsync(parse.GetValue(dataDir), parse.GetValue(baseUrl), parse.GetValue(waitSeconds), parse.GetValue(timing), ct));
 
 var sandboxCommand = new Command("sandbox", "Run the sandbox provider standalone on loopback (curl-able). Options: --port N, --data-dir D, --api-key K, --realistic.");
 sandboxCommand.TreatUnmatchedTokensAsErrors = false;

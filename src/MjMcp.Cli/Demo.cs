@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 
-namespace MjMcp.Server;
+namespace MjMcp.Cli;
 
 /// <summary>
 /// <c>mjmcp demo "prompt"</c>: a person watches the whole workflow run through the MCP tools of a real
