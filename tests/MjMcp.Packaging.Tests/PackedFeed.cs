@@ -80,7 +80,12 @@ public sealed class PackedFeed : IAsyncLifetime
         {
             foreach (var id in PackageIds)
             {
-                TryDelete(Path.Combine(_globalPackages, id.ToLowerInvariant(), Version.ToLowerInvariant()));
+                var idFolder = Path.Combine(_globalPackages, id.ToLowerInvariant());
+                TryDelete(Path.Combine(idFolder, Version.ToLowerInvariant()));
+                if (Directory.Exists(idFolder) && !Directory.EnumerateFileSystemEntries(idFolder).Any())
+                {
+                    TryDelete(idFolder);
+                }
             }
         }
 

@@ -42,7 +42,11 @@ public sealed class TemplateTests
             [Path.Combine(project, "out", "Contoso.Imaging.dll")],
             new Dictionary<string, string?> { ["MJMCP_DATA_DIR"] = work.TempDirectory("data"), ["MJMCP_SANDBOX_TIMING"] = "instant" });
         var root = findings.RootElement;
-        Assert.False(root.TryGetProperty("error", out var failure), failure.ToString() + root.GetProperty("stderr").GetString());
+        if (root.TryGetProperty("error", out var failure))
+        {
+            Assert.Fail($"the MCP session failed: {failure}\nserver stderr:\n{root.GetProperty("stderr").GetString()}");
+        }
+
         var tools = root.GetProperty("tools").EnumerateArray().Select(t => t.GetString()).ToArray();
         Assert.Contains("imagine", tools);
         Assert.Contains("pan", tools);
