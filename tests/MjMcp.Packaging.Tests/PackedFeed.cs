@@ -93,7 +93,7 @@ public sealed class PackedFeed : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    /// <summary>A NuGet.config: only the temporary feed (for MjMcp packages, by package source mapping) and the machine's sources.</summary>
+    /// <summary>A NuGet.config: the temporary feed and the machine's sources, nothing else.</summary>
     public string NuGetConfig()
     {
         var xml = new StringBuilder();
@@ -108,19 +108,10 @@ public sealed class PackedFeed : IAsyncLifetime
         }
 
         xml.AppendLine("  </packageSources>");
+        // No source mapping: a user-level one would not know the feed, and `dotnet tool install --add-source`
+        // refuses to run with one. The feed's version exists nowhere else, so it is the only possible source.
         xml.AppendLine("  <packageSourceMapping>");
         xml.AppendLine("    <clear />");
-        xml.AppendLine("""    <packageSource key="mjmcp-test-feed">""");
-        xml.AppendLine("""      <package pattern="MjMcp.*" />""");
-        xml.AppendLine("""      <package pattern="mjmcp" />""");
-        xml.AppendLine("    </packageSource>");
-        foreach (var (name, _) in UpstreamSources)
-        {
-            xml.AppendLine(CultureInfo.InvariantCulture, $"""    <packageSource key="{SecurityElement.Escape(name)}">""");
-            xml.AppendLine("""      <package pattern="*" />""");
-            xml.AppendLine("    </packageSource>");
-        }
-
         xml.AppendLine("  </packageSourceMapping>");
         xml.AppendLine("</configuration>");
         return xml.ToString();
