@@ -1,0 +1,6 @@
+using Microsoft.Extensions.Hosting;
+using MyServer.Mj;
+
+var builder = Host.CreateApplicationBuilder(args);
+builder.AddMidjourneyMcpServer().WithStdioServerTransport();
+await builder.Build().RunAsync();
