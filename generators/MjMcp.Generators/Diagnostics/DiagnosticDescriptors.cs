@@ -5,6 +5,7 @@ namespace MjMcp.Generators.Diagnostics;
 /// <summary>
 /// The one catalog of MjMcp spec diagnostics. Ids are stable and never reused; every message
 /// says what to change. Locations point at the YAML line and column.
+/// Generator only: the parser reports ids as strings (see <see cref="DiagnosticInfo"/>), so it stays Roslyn-free.
 /// </summary>
 internal static class DiagnosticDescriptors
 {
@@ -45,6 +46,23 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor InternalError = Create(
         "MJ0999", "Internal generator error", "The MjMcp generator failed on this spec: {0}. Please report it with the spec attached.");
+
+    /// <summary>The descriptor of an MJ id; an unknown id reads as an internal error.</summary>
+    public static DiagnosticDescriptor Find(string id) => id switch
+    {
+        "MJ0001" => YamlSyntax,
+        "MJ0002" => UnknownKey,
+        "MJ0003" => UnknownStage,
+        "MJ0004" => DuplicateKey,
+        "MJ0005" => AmbiguousForms,
+        "MJ0006" => UnknownType,
+        "MJ0007" => MissingKey,
+        "MJ0008" => WrongNodeKind,
+        "MJ0009" => InvalidValue,
+        "MJ0010" => UnknownOperation,
+        "MJ0011" => NameCollision,
+        _ => InternalError,
+    };
 
     private static DiagnosticDescriptor Create(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true,

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
-using Microsoft.CodeAnalysis.Text;
 using MjMcp.Generators.Diagnostics;
 using MjMcp.Generators.Model;
 
@@ -190,27 +189,24 @@ internal sealed partial class SpecParser
 
     private void Report(string id, YamlPosition start, YamlPosition end, params string[] arguments)
     {
-        var startLine = Math.Min(Math.Max(start.Line, 0), Math.Max(_text.Lines.Count - 1, 0));
-        var endLine = Math.Min(Math.Max(end.Line, startLine), Math.Max(_text.Lines.Count - 1, 0));
+        var lastLine = _text.LineCount - 1;
+        var startLine = Math.Min(Math.Max(start.Line, 0), lastLine);
+        var endLine = Math.Min(Math.Max(end.Line, startLine), lastLine);
         var startPosition = Offset(startLine, start.Column);
         var endPosition = Math.Max(startPosition, Offset(endLine, endLine == startLine ? Math.Max(end.Column, start.Column) : end.Column));
-        var span = TextSpan.FromBounds(startPosition, endPosition);
-        var lineSpan = new LinePositionSpan(
-            new LinePosition(startLine, startPosition - LineStart(startLine)),
-            new LinePosition(endLine, endPosition - LineStart(endLine)));
-        _diagnostics.Add(new DiagnosticInfo(id, _path, span, lineSpan, arguments.ToEquatableArray()));
+        var span = new SpecSpan(
+            startPosition,
+            endPosition - startPosition,
+            startLine,
+            startPosition - _text.LineStart(startLine),
+            endLine,
+            endPosition - _text.LineStart(endLine));
+        _diagnostics.Add(new DiagnosticInfo(id, _path, span, arguments.ToEquatableArray()));
     }
-
-    private int LineStart(int line) => _text.Lines.Count == 0 ? 0 : _text.Lines[line].Start;
 
     private int Offset(int line, int column)
     {
-        if (_text.Lines.Count == 0)
-        {
-            return 0;
-        }
-
-        var textLine = _text.Lines[line];
-        return textLine.Start + Math.Min(Math.Max(column, 0), textLine.End - textLine.Start);
+        var start = _text.LineStart(line);
+        return start + Math.Min(Math.Max(column, 0), _text.LineEnd(line) - start);
     }
 }

@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
-using Microsoft.CodeAnalysis.Text;
 using MjMcp.Generators.Diagnostics;
 using MjMcp.Generators.Model;
 
@@ -11,6 +10,7 @@ namespace MjMcp.Generators.Parsing;
 /// <summary>
 /// Reads a spec: YAML text → positioned tree → validated <see cref="SpecModel"/> plus diagnostics.
 /// Never throws for bad input; every problem becomes an MJ diagnostic at its YAML position.
+/// Roslyn-free (also compiled into the runtime; see SpecText.cs): it takes the path and text as strings.
 /// </summary>
 internal sealed partial class SpecParser
 {
@@ -30,19 +30,19 @@ internal sealed partial class SpecParser
     private static readonly string[] BuiltinTypes = ["string", "int", "number", "bool", "url", "url-list", "image-data", "enum"];
 
     private readonly string _path;
-    private readonly SourceText _text;
+    private readonly SpecText _text;
     private readonly List<DiagnosticInfo> _diagnostics = [];
     private readonly Dictionary<string, YamlMapping> _types = new(StringComparer.Ordinal);
     private readonly Dictionary<string, YamlPosition> _positions = new(StringComparer.Ordinal);
 
-    private SpecParser(string path, SourceText text)
+    private SpecParser(string path, string text)
     {
-        _path = path;
-        _text = text;
+        _path = path ?? string.Empty;
+        _text = new SpecText(text);
     }
 
     /// <summary>Parses and validates one spec. The model is null when the spec has errors.</summary>
-    public static (SpecModel? Model, EquatableArray<DiagnosticInfo> Diagnostics) Parse(string path, SourceText text)
+    public static (SpecModel? Model, EquatableArray<DiagnosticInfo> Diagnostics) Parse(string path, string text)
     {
         var parser = new SpecParser(path, text);
         SpecModel? model;
@@ -64,7 +64,7 @@ internal sealed partial class SpecParser
 
     private SpecModel? ParseDocument()
     {
-        var root = YamlTreeReader.Read(_text.ToString(), out var syntaxError);
+        var root = YamlTreeReader.Read(_text.Text, out var syntaxError);
         if (syntaxError is not null)
         {
             Report("MJ0001", syntaxError.Start, syntaxError.End, syntaxError.Message);
