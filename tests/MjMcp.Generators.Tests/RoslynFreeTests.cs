@@ -2,8 +2,8 @@ namespace MjMcp.Generators.Tests;
 
 /// <summary>
 /// Parsing/, Model/, Diagnostics/DiagnosticInfo.cs and Diagnostics/SpecSpan.cs are also compiled into the
-/// runtime, which does not reference Microsoft.CodeAnalysis: none of them may name it (without a using or a
-/// qualified name no Roslyn type can be reached).
+/// runtime, which does not reference Microsoft.CodeAnalysis: their code (comments aside) may not name it:
+/// without a using or a qualified name no Roslyn type can be reached.
 /// </summary>
 public sealed class RoslynFreeTests
 {
@@ -17,6 +17,10 @@ public sealed class RoslynFreeTests
             .Append(Path.Combine(root, "Diagnostics", "SpecSpan.cs"))
             .ToList();
         Assert.True(files.Count >= 10, string.Join(", ", files));
-        Assert.All(files, file => Assert.DoesNotContain("Microsoft.CodeAnalysis", File.ReadAllText(file), StringComparison.Ordinal));
+        Assert.All(files, file =>
+        {
+            var code = File.ReadAllLines(file).Where(line => !line.TrimStart().StartsWith("//", StringComparison.Ordinal));
+            Assert.DoesNotContain(code, line => line.Contains("Microsoft.CodeAnalysis", StringComparison.Ordinal));
+        });
     }
 }
