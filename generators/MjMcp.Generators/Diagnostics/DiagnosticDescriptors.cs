@@ -21,7 +21,7 @@ internal static class DiagnosticDescriptors
         "MJ0003", "Unknown stage", "'{0}' names no stage or result{1}. Declare it under 'stages:' or 'results:', or use one of: {2}.");
 
     public static readonly DiagnosticDescriptor DuplicateKey = Create(
-        "MJ0004", "Duplicate key", "Duplicate {0} '{1}'. Remove or rename one of them.");
+        "MJ0004", "Duplicate key", "Duplicate {0} '{1}', first declared at line {2}. Remove or rename one of them.");
 
     public static readonly DiagnosticDescriptor AmbiguousForms = Create(
         "MJ0005", "Ambiguous forms", "Forms {0} and {1} of operation '{2}' both accept a {3} parent with the same '{4}' values. Give them different parents or disjoint values.");

@@ -28,13 +28,19 @@ internal sealed partial class SpecParser
     private Dictionary<string, YamlNode> Keys(YamlMapping map, string where, string[]? allowed, string? entity = null)
     {
         var result = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+        var first = new Dictionary<string, YamlScalar>(StringComparer.Ordinal);
         foreach (var pair in map.Entries)
         {
             var key = pair.Key.Value;
             if (result.ContainsKey(key))
             {
-                Report("MJ0004", pair.Key, entity ?? "key", key);
+                Report("MJ0004", pair.Key, entity ?? "key", key, LineNumber(first[key]));
                 continue;
+            }
+
+            if (!first.ContainsKey(key))
+            {
+                first[key] = pair.Key;
             }
 
             if (allowed is not null && Array.IndexOf(allowed, key) < 0)
@@ -179,6 +185,9 @@ internal sealed partial class SpecParser
 
         return list;
     }
+
+    /// <summary>The 1-based line of a node, as a person counts lines (for messages such as "first declared at line 12").</summary>
+    private static string LineNumber(YamlNode node) => (node.Start.Line + 1).ToString(CultureInfo.InvariantCulture);
 
     private static string Describe(YamlNode node) =>
         node is YamlScalar scalar ? (scalar.IsNull ? "empty" : "the scalar '" + Shorten(scalar.Value) + "'") : node.KindName;

@@ -67,7 +67,17 @@ internal sealed partial class SpecParser
         var root = YamlTreeReader.Read(_text.Text, out var syntaxError);
         if (syntaxError is not null)
         {
-            Report("MJ0001", syntaxError.Start, syntaxError.End, syntaxError.Message);
+            if (syntaxError.Message.IndexOf("tab", StringComparison.OrdinalIgnoreCase) >= 0 && FindTab(syntaxError.Start) is { } tab)
+            {
+                // YamlDotNet marks where the scalar or mapping began (often the line before, or the top):
+                // point at the tab itself.
+                Report("MJ0001", tab, new YamlPosition(tab.Line, tab.Column + 1), syntaxError.Message);
+            }
+            else
+            {
+                Report("MJ0001", syntaxError.Start, syntaxError.End, syntaxError.Message);
+            }
+
             return null;
         }
 
@@ -107,6 +117,39 @@ internal sealed partial class SpecParser
             stages.ToEquatableArray(),
             results.ToEquatableArray(),
             operations.ToEquatableArray());
+    }
+
+    /// <summary>
+    /// The tab a YAML tab error is about: the first tab in a line's indentation at or after
+    /// <paramref name="from"/>, else the first tab at all from there.
+    /// </summary>
+    private YamlPosition? FindTab(YamlPosition from)
+    {
+        YamlPosition? any = null;
+        for (var line = Math.Max(from.Line, 0); line < _text.LineCount; line++)
+        {
+            var start = _text.LineStart(line);
+            var length = _text.LineEnd(line) - start;
+            var indentation = true;
+            for (var column = 0; column < length; column++)
+            {
+                var c = _text.Text[start + column];
+                indentation = indentation && (c == ' ' || c == '\t');
+                if (c != '\t' || (line == from.Line && column < from.Column))
+                {
+                    continue;
+                }
+
+                if (indentation)
+                {
+                    return new YamlPosition(line, column);
+                }
+
+                any ??= new YamlPosition(line, column);
+            }
+        }
+
+        return any;
     }
 
     // ---- provider -------------------------------------------------------------------------
