@@ -64,7 +64,11 @@ internal static class DiagnosticDescriptors
         _ => InternalError,
     };
 
+    /// <summary>Each id has its own section of the generator README; GitHub anchors are the lower-case id.</summary>
+    public const string HelpBase = "https://github.com/mjmcp/mjmcp/blob/main/generators/MjMcp.Generators/README.md#";
+
     private static DiagnosticDescriptor Create(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true,
-            description: "See generators/MjMcp.Generators/README.md, section " + id + ".");
+            description: "See generators/MjMcp.Generators/README.md, section " + id + ".",
+            helpLinkUri: HelpBase + id.ToLowerInvariant());
 }
