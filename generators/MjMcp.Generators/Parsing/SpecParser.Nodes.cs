@@ -211,6 +211,7 @@ internal sealed partial class SpecParser
             endLine,
             endPosition - _text.LineStart(endLine));
         _diagnostics.Add(new DiagnosticInfo(id, _path, span, arguments.ToEquatableArray()));
+        _reportedAt.Add(start);
     }
 
     private int Offset(int line, int column)

@@ -32,6 +32,7 @@ internal sealed partial class SpecParser
     private readonly string _path;
     private readonly SpecText _text;
     private readonly List<DiagnosticInfo> _diagnostics = [];
+    private readonly List<YamlPosition> _reportedAt = [];
     private readonly Dictionary<string, YamlMapping> _types = new(StringComparer.Ordinal);
     private readonly Dictionary<string, YamlPosition> _positions = new(StringComparer.Ordinal);
 
@@ -41,7 +42,11 @@ internal sealed partial class SpecParser
         _text = new SpecText(text);
     }
 
-    /// <summary>Parses and validates one spec. The model is null when the spec has errors.</summary>
+    /// <summary>
+    /// Parses and validates one spec. The diagnostics hold every error. The model is null after a YAML
+    /// syntax error or an error outside 'operations:' (provider, stages, results, types); an error inside
+    /// one operation only leaves that operation out of the model (see SpecParser.Recovery.cs).
+    /// </summary>
     public static (SpecModel? Model, EquatableArray<DiagnosticInfo> Diagnostics) Parse(string path, string text)
     {
         var parser = new SpecParser(path, text);
@@ -58,8 +63,7 @@ internal sealed partial class SpecParser
             model = null;
         }
 
-        var diagnostics = parser._diagnostics.ToEquatableArray();
-        return (diagnostics.Count == 0 ? model : null, diagnostics);
+        return (model, parser._diagnostics.ToEquatableArray());
     }
 
     private SpecModel? ParseDocument()
@@ -108,15 +112,20 @@ internal sealed partial class SpecParser
             CollectTypes(typesNode);
         }
 
+        MarkOperationsSection(top, operationsNode);
         var operations = ParseOperations(operationsNode, stages, results);
         CheckCollisions(stages, results, operations);
+        if (!Recover(operations, out var kept))
+        {
+            return null;
+        }
 
         return new SpecModel(
             _path,
             provider,
             stages.ToEquatableArray(),
             results.ToEquatableArray(),
-            operations.ToEquatableArray());
+            kept.ToEquatableArray());
     }
 
     /// <summary>
