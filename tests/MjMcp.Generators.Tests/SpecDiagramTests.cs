@@ -72,7 +72,7 @@ public sealed class SpecDiagramTests
         var after = MermaidEmitter.Emit(Model(Harness.RealSpec() + RegenerationTests.ZoomOperation));
         Assert.NotEqual(before, after);
         Assert.DoesNotContain("\"zoom\"", before, StringComparison.Ordinal);
-        Assert.Contains("    stage_upscaled -->|\"zoom\"| stage_grid\n", after, StringComparison.Ordinal);
+        Assert.Contains("<br/>pan<br/>zoom\"| stage_grid\n", after, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -82,10 +82,9 @@ public sealed class SpecDiagramTests
         Assert.StartsWith("flowchart LR\n    start((start))\n", diagram, StringComparison.Ordinal);
         Assert.Contains("    stage_grid[\"grid (GridTask)\"]\n", diagram, StringComparison.Ordinal);
         Assert.Contains("    result_seed[/\"seed (SeedResult)\"/]\n", diagram, StringComparison.Ordinal);
-        Assert.Contains("    start -->|\"imagine\"| stage_grid\n", diagram, StringComparison.Ordinal);
-        Assert.Contains("    stage_grid -->|\"variations 1-4\"| stage_grid\n", diagram, StringComparison.Ordinal);
-        Assert.Contains("    stage_upscaled -->|\"variations strong/subtle\"| stage_grid\n", diagram, StringComparison.Ordinal);
-        Assert.Contains("    stage_grid -->|\"reroll (made by imagine/reroll)\"| stage_grid\n", diagram, StringComparison.Ordinal);
+        Assert.Contains("    start -->|\"imagine<br/>blend\"| stage_grid\n", diagram, StringComparison.Ordinal);
+        Assert.Contains("    stage_grid -->|\"reroll (made by imagine/reroll)<br/>variations 1-4\"| stage_grid\n", diagram, StringComparison.Ordinal);
+        Assert.Contains("    stage_upscaled -->|\"variations strong/subtle<br/>outpaint<br/>inpaint<br/>pan\"| stage_grid\n", diagram, StringComparison.Ordinal);
         Assert.Contains("    stage_hires -->|\"seed\"| result_seed\n", diagram, StringComparison.Ordinal);
         Assert.Equal(1, diagram.Split('\n').Count(l => l.Contains("((start))", StringComparison.Ordinal)));
         Assert.DoesNotContain(" \n", diagram, StringComparison.Ordinal);

@@ -9,7 +9,8 @@ namespace MjMcp.Generators.Emit;
 /// <summary>
 /// The spec's workflow as a Mermaid <c>flowchart LR</c>: stages are boxes, results are parallelograms, and
 /// every operation is an arrow from the parent stage it accepts to the stage or result it produces,
-/// labelled with its name. Operations without a parent start at one <c>start</c> circle. An operation with
+/// labelled with its name (operations between the same two nodes share one arrow, a line each). Operations
+/// without a parent start at one <c>start</c> circle. An operation with
 /// several forms gets one arrow per form, labelled with the values that select it (<c>variations 1-4</c>,
 /// <c>variations strong/subtle</c>); a <c>parent.operations</c> rule shows as <c>(made by imagine/reroll)</c>.
 /// Deterministic: spec order throughout, invariant culture, \n line ends, no trailing spaces.
@@ -31,8 +32,10 @@ internal static class MermaidEmitter
             builder.Append("    ").Append(ResultId(result.Name)).Append("[/\"").Append(Escape(result.Name + " (" + result.ClassName + ")")).Append("\"/]\n");
         }
 
+        // Parallel arrows (same parent and product) are drawn as one arrow with one line per operation:
+        // Mermaid draws overlapping self-loops and bundles illegibly otherwise.
         var stages = new HashSet<string>(spec.Stages.Select(s => s.Name), System.StringComparer.Ordinal);
-        var edges = new List<string>();
+        var edges = new List<KeyValuePair<string, List<string>>>();
         foreach (var operation in spec.Operations)
         {
             var target = stages.Contains(operation.Produces) ? StageId(operation.Produces) : ResultId(operation.Produces);
@@ -52,10 +55,15 @@ internal static class MermaidEmitter
                 var sources = form.Parent is { Stages.Count: > 0 } parent ? parent.Stages.Select(StageId).ToList() : ["start"];
                 foreach (var source in sources)
                 {
-                    var edge = "    " + source + " -->|\"" + Escape(label) + "\"| " + target + "\n";
-                    if (!edges.Contains(edge))
+                    var arrow = source + " --> " + target;
+                    var index = edges.FindIndex(e => e.Key == arrow);
+                    if (index < 0)
                     {
-                        edges.Add(edge);
+                        edges.Add(new KeyValuePair<string, List<string>>(arrow, [label]));
+                    }
+                    else if (!edges[index].Value.Contains(label))
+                    {
+                        edges[index].Value.Add(label);
                     }
                 }
             }
@@ -63,7 +71,8 @@ internal static class MermaidEmitter
 
         foreach (var edge in edges)
         {
-            builder.Append(edge);
+            var arrow = edge.Key.Split(' ');
+            builder.Append("    ").Append(arrow[0]).Append(" -->|\"").Append(string.Join("<br/>", edge.Value.Select(Escape))).Append("\"| ").Append(arrow[2]).Append('\n');
         }
 
         return builder.ToString();
@@ -125,7 +134,7 @@ internal static class MermaidEmitter
         return builder.ToString();
     }
 
-    /// <summary>Text inside a quoted Mermaid label: quotes become entity codes, line breaks spaces.</summary>
+    /// <summary>Text inside a quoted Mermaid label: quotes and angle brackets become entity codes, line breaks spaces.</summary>
     private static string Escape(string text) =>
-        text.Replace("\"", "#quot;").Replace("\r", " ").Replace("\n", " ");
+        text.Replace("\"", "#quot;").Replace("<", "#lt;").Replace(">", "#gt;").Replace("\r", " ").Replace("\n", " ");
 }
