@@ -49,7 +49,7 @@ public sealed class SpecGenerator : IIncrementalGenerator
     private static ParseResult Parse(AdditionalText text, System.Threading.CancellationToken cancellationToken)
     {
         var source = text.GetText(cancellationToken) ?? SourceText.From(string.Empty);
-        var (model, diagnostics) = SpecParser.Parse(text.Path, source);
+        var (model, diagnostics) = SpecParser.Parse(text.Path, source.ToString());
         return new ParseResult(model, diagnostics);
     }
 
@@ -77,7 +77,7 @@ public sealed class SpecGenerator : IIncrementalGenerator
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            var info = new DiagnosticInfo("MJ0999", spec.SourcePath, default, default, new EquatableArray<string>(new[] { ex.GetType().Name + ": " + ex.Message }));
+            var info = new DiagnosticInfo("MJ0999", spec.SourcePath, default, new EquatableArray<string>(new[] { ex.GetType().Name + ": " + ex.Message }));
             output.ReportDiagnostic(info.ToDiagnostic());
         }
     }

@@ -32,6 +32,18 @@ public sealed class DiagnosticTests
         Assert.True(d.Location.GetLineSpan().StartLinePosition.Line >= 3);
     }
 
+    [Theory]
+    [InlineData("operations:\n  imagine:\n    path: /imagine\n\tsummary: Make.\n    produces: grid\n", 3, 0)]
+    [InlineData("operations:\n  imagine:\n    path: /imagine\n    summary: Make.\n  \tproduces: grid\n", 4, 2)]
+    [InlineData("operations:\n  imagine:\n\t\tpath: /imagine\n", 2, 0)]
+    [InlineData("operations:\n  imagine:\n    summary:\tMake.\n    params:\n      a: 1\n\t  b: 2\n", 5, 0)]
+    public void MJ0001_TabErrorPointsAtTheTab(string yaml, int line, int column)
+    {
+        var d = Single(yaml, "MJ0001");
+        Assert.Contains("tab", d.GetMessage(), StringComparison.OrdinalIgnoreCase);
+        At(d, line, column);
+    }
+
     [Fact]
     public void MJ0002_UnknownKeyWithDidYouMean()
     {
@@ -61,8 +73,36 @@ public sealed class DiagnosticTests
     public void MJ0004_DuplicateOperation()
     {
         var d = Single(Stages + "operations:\n  imagine: { path: /imagine, summary: A., produces: grid }\n  imagine: { path: /imagine2, summary: B., produces: grid }\n", "MJ0004");
-        Assert.Contains("Duplicate operation 'imagine'", d.GetMessage(), StringComparison.Ordinal);
+        Assert.Contains("Duplicate operation 'imagine', first declared at line 5.", d.GetMessage(), StringComparison.Ordinal);
         At(d, 5, 2);
+    }
+
+    [Fact]
+    public void MJ0004_DuplicateKeyNamesTheFirstLine()
+    {
+        var d = Single(Stages + "operations:\n  imagine:\n    path: /imagine\n    summary: A.\n    produces: grid\n    path: /again\n", "MJ0004");
+        Assert.Contains("Duplicate key 'path', first declared at line 6.", d.GetMessage(), StringComparison.Ordinal);
+        At(d, 8, 4);
+    }
+
+    [Fact]
+    public void MJ0004_DuplicateFormNamesTheFirstLine()
+    {
+        var yaml = Stages + """
+            operations:
+              variations:
+                path: /variations
+                summary: Vary.
+                produces: grid
+                forms:
+                  - name: one
+                    parent: grid
+                  - name: one
+                    parent: upscaled
+            """;
+        var d = Single(yaml, "MJ0004");
+        Assert.Contains("Duplicate form 'one', first declared at line 10.", d.GetMessage(), StringComparison.Ordinal);
+        At(d, 11, 14);
     }
 
     [Fact]
@@ -143,7 +183,17 @@ public sealed class DiagnosticTests
         var d = Single(Stages + "operations:\n  imagine: { path: /imagine, summary: A., produces: grid }\n  reroll:\n    path: /reroll\n    summary: Again.\n    parent: { stage: grid, operations: [imagin] }\n    produces: grid\n", "MJ0010");
         Assert.Contains("'imagin'", d.GetMessage(), StringComparison.Ordinal);
         Assert.Contains("did you mean 'imagine'", d.GetMessage(), StringComparison.Ordinal);
-        At(d, 8, 39);
+        At(d, 8, 40);
+    }
+
+    [Fact]
+    public void MJ0010_PointsAtTheOffendingListItem()
+    {
+        var d = Single(Stages + "operations:\n  imagine: { path: /imagine, summary: A., produces: grid }\n  reroll:\n    path: /reroll\n    summary: Again.\n    parent:\n      stage: grid\n      operations:\n        - imagine\n        - rerol\n    produces: grid\n", "MJ0010");
+        Assert.Contains("'rerol'", d.GetMessage(), StringComparison.Ordinal);
+        At(d, 12, 10);
+        Assert.Equal(12, d.Location.GetLineSpan().EndLinePosition.Line);
+        Assert.Equal(15, d.Location.GetLineSpan().EndLinePosition.Character);
     }
 
     [Fact]

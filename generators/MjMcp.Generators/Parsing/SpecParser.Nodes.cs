@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
-using Microsoft.CodeAnalysis.Text;
 using MjMcp.Generators.Diagnostics;
 using MjMcp.Generators.Model;
 
@@ -29,13 +28,19 @@ internal sealed partial class SpecParser
     private Dictionary<string, YamlNode> Keys(YamlMapping map, string where, string[]? allowed, string? entity = null)
     {
         var result = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+        var first = new Dictionary<string, YamlScalar>(StringComparer.Ordinal);
         foreach (var pair in map.Entries)
         {
             var key = pair.Key.Value;
             if (result.ContainsKey(key))
             {
-                Report("MJ0004", pair.Key, entity ?? "key", key);
+                Report("MJ0004", pair.Key, entity ?? "key", key, LineNumber(first[key]));
                 continue;
+            }
+
+            if (!first.ContainsKey(key))
+            {
+                first[key] = pair.Key;
             }
 
             if (allowed is not null && Array.IndexOf(allowed, key) < 0)
@@ -181,6 +186,9 @@ internal sealed partial class SpecParser
         return list;
     }
 
+    /// <summary>The 1-based line of a node, as a person counts lines (for messages such as "first declared at line 12").</summary>
+    private static string LineNumber(YamlNode node) => (node.Start.Line + 1).ToString(CultureInfo.InvariantCulture);
+
     private static string Describe(YamlNode node) =>
         node is YamlScalar scalar ? (scalar.IsNull ? "empty" : "the scalar '" + Shorten(scalar.Value) + "'") : node.KindName;
 
@@ -190,27 +198,25 @@ internal sealed partial class SpecParser
 
     private void Report(string id, YamlPosition start, YamlPosition end, params string[] arguments)
     {
-        var startLine = Math.Min(Math.Max(start.Line, 0), Math.Max(_text.Lines.Count - 1, 0));
-        var endLine = Math.Min(Math.Max(end.Line, startLine), Math.Max(_text.Lines.Count - 1, 0));
+        var lastLine = _text.LineCount - 1;
+        var startLine = Math.Min(Math.Max(start.Line, 0), lastLine);
+        var endLine = Math.Min(Math.Max(end.Line, startLine), lastLine);
         var startPosition = Offset(startLine, start.Column);
         var endPosition = Math.Max(startPosition, Offset(endLine, endLine == startLine ? Math.Max(end.Column, start.Column) : end.Column));
-        var span = TextSpan.FromBounds(startPosition, endPosition);
-        var lineSpan = new LinePositionSpan(
-            new LinePosition(startLine, startPosition - LineStart(startLine)),
-            new LinePosition(endLine, endPosition - LineStart(endLine)));
-        _diagnostics.Add(new DiagnosticInfo(id, _path, span, lineSpan, arguments.ToEquatableArray()));
+        var span = new SpecSpan(
+            startPosition,
+            endPosition - startPosition,
+            startLine,
+            startPosition - _text.LineStart(startLine),
+            endLine,
+            endPosition - _text.LineStart(endLine));
+        _diagnostics.Add(new DiagnosticInfo(id, _path, span, arguments.ToEquatableArray()));
+        _reportedAt.Add(start);
     }
-
-    private int LineStart(int line) => _text.Lines.Count == 0 ? 0 : _text.Lines[line].Start;
 
     private int Offset(int line, int column)
     {
-        if (_text.Lines.Count == 0)
-        {
-            return 0;
-        }
-
-        var textLine = _text.Lines[line];
-        return textLine.Start + Math.Min(Math.Max(column, 0), textLine.End - textLine.Start);
+        var start = _text.LineStart(line);
+        return start + Math.Min(Math.Max(column, 0), _text.LineEnd(line) - start);
     }
 }

@@ -88,7 +88,7 @@ internal sealed partial class SpecParser
             }
             else
             {
-                var formNames = new HashSet<string>(StringComparer.Ordinal);
+                var formNames = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
                 var formNodes = new List<YamlNode>();
                 for (var i = 0; i < sequence.Items.Count; i++)
                 {
@@ -100,13 +100,18 @@ internal sealed partial class SpecParser
 
                     var formKeys = Keys(formMap, formWhere, FormKeys);
                     var formName = ScalarOr(formKeys, "name", formWhere + ".name", "form" + (i + 1).ToString(CultureInfo.InvariantCulture));
+                    var formNameNode = formKeys.TryGetValue("name", out var n) ? n : formMap;
                     if (!Names.IsSpecName(formName))
                     {
-                        Report("MJ0009", formKeys.TryGetValue("name", out var n) ? n : formMap, formName, formWhere + ".name", "use a lower-case name such as grid");
+                        Report("MJ0009", formNameNode, formName, formWhere + ".name", "use a lower-case name such as grid");
                     }
-                    else if (!formNames.Add(formName))
+                    else if (formNames.TryGetValue(formName, out var firstForm))
                     {
-                        Report("MJ0004", formKeys.TryGetValue("name", out var n) ? n : formMap, "form", formName);
+                        Report("MJ0004", formNameNode, "form", formName, LineNumber(firstForm));
+                    }
+                    else
+                    {
+                        formNames[formName] = formNameNode;
                     }
 
                     var formSummary = formKeys.ContainsKey("summary") ? ScalarOr(formKeys, "summary", formWhere + ".summary", summary) : summary;
@@ -186,9 +191,14 @@ internal sealed partial class SpecParser
             if (keys.TryGetValue("operations", out var operationsNode))
             {
                 parentOperations = StringList(operationsNode, where + ".parent.operations");
-                foreach (var operation in parentOperations.Where(o => !operations.Contains(o)))
+                var itemNodes = operationsNode is YamlSequence operationItems ? operationItems.Items : [operationsNode];
+                foreach (var item in itemNodes)
                 {
-                    Report("MJ0010", operationsNode, operation, Hint(operation, operations), string.Join(", ", operations));
+                    // Each name is reported at its own list item (StringList has reported items that are not scalars).
+                    if (item is YamlScalar named && (operationsNode is YamlSequence || !named.IsNull) && !operations.Contains(named.Value))
+                    {
+                        Report("MJ0010", item, named.Value, Hint(named.Value, operations), string.Join(", ", operations));
+                    }
                 }
             }
 

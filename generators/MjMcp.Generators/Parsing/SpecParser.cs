@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
-using Microsoft.CodeAnalysis.Text;
 using MjMcp.Generators.Diagnostics;
 using MjMcp.Generators.Model;
 
@@ -11,6 +10,7 @@ namespace MjMcp.Generators.Parsing;
 /// <summary>
 /// Reads a spec: YAML text → positioned tree → validated <see cref="SpecModel"/> plus diagnostics.
 /// Never throws for bad input; every problem becomes an MJ diagnostic at its YAML position.
+/// Roslyn-free (also compiled into the runtime; see SpecText.cs): it takes the path and text as strings.
 /// </summary>
 internal sealed partial class SpecParser
 {
@@ -30,19 +30,24 @@ internal sealed partial class SpecParser
     private static readonly string[] BuiltinTypes = ["string", "int", "number", "bool", "url", "url-list", "image-data", "enum"];
 
     private readonly string _path;
-    private readonly SourceText _text;
+    private readonly SpecText _text;
     private readonly List<DiagnosticInfo> _diagnostics = [];
+    private readonly List<YamlPosition> _reportedAt = [];
     private readonly Dictionary<string, YamlMapping> _types = new(StringComparer.Ordinal);
     private readonly Dictionary<string, YamlPosition> _positions = new(StringComparer.Ordinal);
 
-    private SpecParser(string path, SourceText text)
+    private SpecParser(string path, string text)
     {
-        _path = path;
-        _text = text;
+        _path = path ?? string.Empty;
+        _text = new SpecText(text);
     }
 
-    /// <summary>Parses and validates one spec. The model is null when the spec has errors.</summary>
-    public static (SpecModel? Model, EquatableArray<DiagnosticInfo> Diagnostics) Parse(string path, SourceText text)
+    /// <summary>
+    /// Parses and validates one spec. The diagnostics hold every error. The model is null after a YAML
+    /// syntax error or an error outside 'operations:' (provider, stages, results, types); an error inside
+    /// one operation only leaves that operation out of the model (see SpecParser.Recovery.cs).
+    /// </summary>
+    public static (SpecModel? Model, EquatableArray<DiagnosticInfo> Diagnostics) Parse(string path, string text)
     {
         var parser = new SpecParser(path, text);
         SpecModel? model;
@@ -58,16 +63,25 @@ internal sealed partial class SpecParser
             model = null;
         }
 
-        var diagnostics = parser._diagnostics.ToEquatableArray();
-        return (diagnostics.Count == 0 ? model : null, diagnostics);
+        return (model, parser._diagnostics.ToEquatableArray());
     }
 
     private SpecModel? ParseDocument()
     {
-        var root = YamlTreeReader.Read(_text.ToString(), out var syntaxError);
+        var root = YamlTreeReader.Read(_text.Text, out var syntaxError);
         if (syntaxError is not null)
         {
-            Report("MJ0001", syntaxError.Start, syntaxError.End, syntaxError.Message);
+            if (syntaxError.Message.IndexOf("tab", StringComparison.OrdinalIgnoreCase) >= 0 && FindTab(syntaxError.Start) is { } tab)
+            {
+                // YamlDotNet marks where the scalar or mapping began (often the line before, or the top):
+                // point at the tab itself.
+                Report("MJ0001", tab, new YamlPosition(tab.Line, tab.Column + 1), syntaxError.Message);
+            }
+            else
+            {
+                Report("MJ0001", syntaxError.Start, syntaxError.End, syntaxError.Message);
+            }
+
             return null;
         }
 
@@ -98,15 +112,53 @@ internal sealed partial class SpecParser
             CollectTypes(typesNode);
         }
 
+        MarkOperationsSection(top, operationsNode);
         var operations = ParseOperations(operationsNode, stages, results);
         CheckCollisions(stages, results, operations);
+        if (!Recover(operations, out var kept))
+        {
+            return null;
+        }
 
         return new SpecModel(
             _path,
             provider,
             stages.ToEquatableArray(),
             results.ToEquatableArray(),
-            operations.ToEquatableArray());
+            kept.ToEquatableArray());
+    }
+
+    /// <summary>
+    /// The tab a YAML tab error is about: the first tab in a line's indentation at or after
+    /// <paramref name="from"/>, else the first tab at all from there.
+    /// </summary>
+    private YamlPosition? FindTab(YamlPosition from)
+    {
+        YamlPosition? any = null;
+        for (var line = Math.Max(from.Line, 0); line < _text.LineCount; line++)
+        {
+            var start = _text.LineStart(line);
+            var length = _text.LineEnd(line) - start;
+            var indentation = true;
+            for (var column = 0; column < length; column++)
+            {
+                var c = _text.Text[start + column];
+                indentation = indentation && (c == ' ' || c == '\t');
+                if (c != '\t' || (line == from.Line && column < from.Column))
+                {
+                    continue;
+                }
+
+                if (indentation)
+                {
+                    return new YamlPosition(line, column);
+                }
+
+                any ??= new YamlPosition(line, column);
+            }
+        }
+
+        return any;
     }
 
     // ---- provider -------------------------------------------------------------------------
