@@ -72,7 +72,7 @@ public sealed partial class SandboxServer
             case "pan":
                 {
                     var source = ParentImage("image");
-                    var direction = Enum.Parse<PanDirection>(task.Params["direction"], ignoreCase: true);
+                    var direction = Enum.Parse<Imaging.PanDirection>(task.Params["direction"], ignoreCase: true);
                     SaveGrid(task, v => Pictures.Pan(source, direction, prompt, seed, v));
                     break;
                 }
@@ -96,7 +96,7 @@ public sealed partial class SandboxServer
             case "blend":
                 {
                     var images = task.Inputs!.Select(b => PngCodec.Decode(b)).ToList();
-                    var dimension = Enum.Parse<BlendDimension>(task.Params["dimension"], ignoreCase: true);
+                    var dimension = Enum.Parse<Imaging.BlendDimension>(task.Params["dimension"], ignoreCase: true);
                     SaveGrid(task, v => Pictures.Blend(images, dimension, seed, v));
                     break;
                 }
