@@ -35,6 +35,12 @@ public sealed partial class SandboxServer
     {
         var parent = task.ParentId is null ? null : _store.Get(task.ParentId);
         RgbaImage ParentImage(string name) => PngCodec.Decode(File.ReadAllBytes(_store.ImagePath(parent!.Id, name)));
+        if (task.SpecMade)
+        {
+            RenderFromSpec(task, parent);
+            return;
+        }
+
         var prompt = task.Prompt;
         var seed = task.Seed;
         switch (task.Operation)
