@@ -62,16 +62,16 @@ public sealed partial class SandboxServer
 
     private SandboxTask CreateFromSpec(SpecRules spec, OperationRule operation, string path, JsonElement body)
     {
-        if (Text(body, "webhook_url") is { } hook && !IsLoopback(hook))
-        {
-            throw new Rejection("webhook_url must be an http(s) URL on this machine (the sandbox only calls loopback).");
-        }
-
         var (form, parent) = ChooseForm(spec, operation, path, body);
         var problems = RuleValidator.ValidateParams(form, spec.Provider.CommonParams, body);
         if (problems.Count > 0)
         {
             throw new Rejection(string.Join(" ", problems.Select(p => p.Message)));
+        }
+
+        if (Text(body, "webhook_url") is { } hook && !IsLoopback(hook))
+        {
+            throw new Rejection("webhook_url must be an http(s) URL on this machine (the sandbox only calls loopback).");
         }
 
         var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -183,11 +183,15 @@ public sealed partial class SandboxServer
             : (task.Stage, task.Operation);
     }
 
-    /// <summary>The path of an operation that turns a task of <paramref name="stage"/> into one of <paramref name="wanted"/>, as advice.</summary>
+    /// <summary>
+    /// Advice: the path of an operation that turns a task of <paramref name="stage"/> into one of <paramref name="wanted"/>
+    /// (from the spec, else the sandbox's own /upscale-1x from a grid to an upscaled image, as its own endpoints advise).
+    /// </summary>
     private static string? FirstStepTo(SpecRules spec, string? stage, List<string> wanted) =>
         stage is null
             ? null
-            : spec.Operations.FirstOrDefault(o => o.ProducesStage && wanted.Contains(o.Produces, StringComparer.Ordinal) && o.FormsForStage(stage).Any())?.Path;
+            : spec.Operations.FirstOrDefault(o => o.ProducesStage && wanted.Contains(o.Produces, StringComparer.Ordinal) && o.FormsForStage(stage).Any())?.Path
+              ?? (stage == "grid" && wanted.Contains("upscaled", StringComparer.Ordinal) ? "/upscale-1x" : null);
 
     /// <summary>The operation's first task_type; a trailing * becomes the first enum or number given (variation-2), else 1.</summary>
     private static string TaskTypeOf(OperationRule operation, FormRule form, Dictionary<string, string> parameters)
