@@ -329,6 +329,83 @@ public sealed class SpecServedTests
         Assert.Contains(without, line => line.StartsWith("/pan 400", StringComparison.Ordinal) && line.Contains("call /upscale-1x on it first", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task TheStandaloneSandboxTakesASpecThroughItsLoader()
+    {
+        var file = Path.Combine(Path.GetTempPath(), "mjmcp-spec-" + Guid.NewGuid().ToString("N") + ".yaml");
+        var dir = Path.Combine(Path.GetTempPath(), "mjmcp-sandbox-cmd-" + Guid.NewGuid().ToString("N"));
+        await File.WriteAllTextAsync(file, "operations: {}\n");
+        var previous = SandboxCommand.SpecLoader;
+        try
+        {
+            // No loader: a clear one-line error and exit code 2, no stack trace.
+            SandboxCommand.SpecLoader = null;
+            using (var output = new StringWriter())
+            using (var error = new StringWriter())
+            {
+                Assert.Equal(2, await SandboxCommand.RunAsync(["--port", "0", "--spec", file], output, error, CancellationToken.None));
+                Assert.Contains("--spec needs a spec loader", error.ToString(), StringComparison.Ordinal);
+                Assert.DoesNotContain("   at ", error.ToString(), StringComparison.Ordinal);
+                Assert.Equal(string.Empty, output.ToString());
+            }
+
+            // A loader that fails, a missing file, a missing value: exit code 2 with the reason.
+            SandboxCommand.SpecLoader = _ => throw new InvalidDataException("line 1: operations must not be empty");
+            foreach (var (args, fragment) in new[] { (new[] { "--spec", file }, "line 1: operations must not be empty"), (new[] { "--spec", file + ".missing" }, "does not exist"), (new[] { "--spec" }, "--spec needs a value") })
+            {
+                using var error = new StringWriter();
+                Assert.Equal(2, await SandboxCommand.RunAsync(args, TextWriter.Null, error, CancellationToken.None));
+                Assert.Contains(fragment, error.ToString(), StringComparison.Ordinal);
+            }
+
+            // A loader that works: the spec's operations are served.
+            string? loaded = null;
+            SandboxCommand.SpecLoader = path =>
+            {
+                loaded = path;
+                return Small();
+            };
+            using var stop = new CancellationTokenSource();
+            var writer = new StringWriter();
+            var synchronized = TextWriter.Synchronized(writer);
+            var run = SandboxCommand.RunAsync(["--port", "0", "--data-dir", dir, "--api-key", "key-1", "--spec", file], synchronized, TextWriter.Null, stop.Token);
+            string? url = null;
+            for (var i = 0; i < 400 && url is null && !run.IsCompleted; i++)
+            {
+                string text;
+                lock (synchronized)
+                {
+                    text = writer.ToString();
+                }
+
+                var at = text.IndexOf("listening on ", StringComparison.Ordinal);
+                url = at < 0 ? null : text[(at + 13)..].Trim();
+                await Task.Delay(25);
+            }
+
+            Assert.NotNull(url);
+            Assert.Equal(file, loaded);
+            using (var http = new HttpClient { BaseAddress = new Uri(url) })
+            {
+                http.DefaultRequestHeaders.TryAddWithoutValidation("Authorization", "key-1");
+                var caption = await FinishedAsync(http, await SubmitAsync(http, "/caption", new JsonObject { ["prompt"] = "from the command line" }));
+                Assert.Contains("command line", caption.GetProperty("caption").GetString(), StringComparison.Ordinal);
+            }
+
+            await stop.CancelAsync();
+            Assert.Equal(0, await run);
+        }
+        finally
+        {
+            SandboxCommand.SpecLoader = previous;
+            File.Delete(file);
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
     /// <summary>Every hand-written endpoint, good and bad calls, as text with task ids and the base URL replaced by labels.</summary>
     private static async Task<List<string>> TranscriptAsync(SpecRules? spec)
     {
