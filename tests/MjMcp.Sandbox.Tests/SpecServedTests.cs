@@ -290,6 +290,42 @@ public sealed class SpecServedTests
     }
 
     [Fact]
+    public async Task TheFormIsChosenByTheParentsStageOrIsTheOneWithoutAParent()
+    {
+        // /restyle: a grid form (index 1-4), an upscaled form (strength strong|subtle), and a form without a parent (prompt).
+        var restyle = new OperationRule(
+            "restyle", "restyle", "RestyleAsync", "/restyle", ["restyle-*"], 2, "Restyle.", "grid", true,
+            [
+                new("grid", "One grid image.", new ParentRule(["grid"], [], "parent_task_id"), [Param("index", ParamKind.Int, required: true, min: 1, max: 4, wireAsString: true)]),
+                new("upscaled", "An upscaled image.", new ParentRule(["upscaled"], [], "parent_task_id"), [Param("strength", ParamKind.Enum, required: true, values: ["strong", "subtle"])]),
+                new("fresh", "From a prompt alone.", null, [Param("prompt", ParamKind.String, required: true, minLength: 1)]),
+            ]);
+        var (server, http) = await StartAsync(Small() with { Operations = [restyle] });
+        await using var running = server;
+        var imagine = await SubmitAsync(http, "/imagine", new JsonObject { ["prompt"] = "forms" });
+        await FinishedAsync(http, imagine);
+        var upscaled = await SubmitAsync(http, "/upscale-1x", new JsonObject { ["parent_task_id"] = imagine, ["index"] = "4" });
+        await FinishedAsync(http, upscaled);
+
+        var fromGrid = await FinishedAsync(http, await SubmitAsync(http, "/restyle", new JsonObject { ["parent_task_id"] = imagine, ["index"] = "2" }));
+        Assert.Equal("restyle-2", fromGrid.GetProperty("task_type").GetString());
+        var fromUpscaled = await FinishedAsync(http, await SubmitAsync(http, "/restyle", new JsonObject { ["parent_task_id"] = upscaled, ["strength"] = "subtle" }));
+        Assert.Equal("restyle-subtle", fromUpscaled.GetProperty("task_type").GetString());
+        var fresh = await FinishedAsync(http, await SubmitAsync(http, "/restyle", new JsonObject { ["prompt"] = "a new start" }));
+        Assert.Equal("restyle-1", fresh.GetProperty("task_type").GetString());
+        Assert.Equal((2 * Side, 2 * Side), PngCodec.ReadSize(await http.GetByteArrayAsync(new Uri(fresh.GetProperty("original_image_url").GetString()!))));
+
+        // The parent's stage picks the form, so the other form's parameter does not help.
+        var (status, reply, _) = await PostAsync(http, "/restyle", new JsonObject { ["parent_task_id"] = upscaled, ["index"] = "2" });
+        AssertError(status, reply, "'strength' is required");
+        (status, reply, _) = await PostAsync(http, "/restyle", new JsonObject { ["parent_task_id"] = imagine, ["strength"] = "strong" });
+        AssertError(status, reply, "'index' is required");
+        (status, reply, _) = await PostAsync(http, "/restyle", new JsonObject());
+        AssertError(status, reply, "'prompt' is required");
+        Assert.Equal(5, server.Counters.AcceptedSubmissions);
+    }
+
+    [Fact]
     public async Task SpecTasksFollowTheLifeCycleAndModeration()
     {
         var (server, http) = await StartAsync(Small(), new SandboxTiming(TimeSpan.FromMilliseconds(600), TimeSpan.FromMilliseconds(900)));
