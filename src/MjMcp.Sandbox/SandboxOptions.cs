@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using MjMcp.Rules;
 
 namespace MjMcp.Sandbox;
 
@@ -31,6 +32,12 @@ public sealed class SandboxOptions
 
     /// <summary>The long side of a generated candidate (1024 like the provider; load tests use less).</summary>
     public int CandidateSize { get; set; } = 1024;
+
+    /// <summary>
+    /// Null: only the provider's endpoints the sandbox imitates by hand. Else every operation of this rule table whose
+    /// path the sandbox does not imitate is served generically from its forms, parent rules, stage or result.
+    /// </summary>
+    public SpecRules? Spec { get; set; }
 
     /// <summary>The clock.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;

@@ -35,6 +35,12 @@ public sealed partial class SandboxServer
     {
         var parent = task.ParentId is null ? null : _store.Get(task.ParentId);
         RgbaImage ParentImage(string name) => PngCodec.Decode(File.ReadAllBytes(_store.ImagePath(parent!.Id, name)));
+        if (task.SpecMade)
+        {
+            RenderFromSpec(task, parent);
+            return;
+        }
+
         var prompt = task.Prompt;
         var seed = task.Seed;
         switch (task.Operation)
@@ -72,7 +78,7 @@ public sealed partial class SandboxServer
             case "pan":
                 {
                     var source = ParentImage("image");
-                    var direction = Enum.Parse<PanDirection>(task.Params["direction"], ignoreCase: true);
+                    var direction = Enum.Parse<Imaging.PanDirection>(task.Params["direction"], ignoreCase: true);
                     SaveGrid(task, v => Pictures.Pan(source, direction, prompt, seed, v));
                     break;
                 }
@@ -96,7 +102,7 @@ public sealed partial class SandboxServer
             case "blend":
                 {
                     var images = task.Inputs!.Select(b => PngCodec.Decode(b)).ToList();
-                    var dimension = Enum.Parse<BlendDimension>(task.Params["dimension"], ignoreCase: true);
+                    var dimension = Enum.Parse<Imaging.BlendDimension>(task.Params["dimension"], ignoreCase: true);
                     SaveGrid(task, v => Pictures.Blend(images, dimension, seed, v));
                     break;
                 }
@@ -202,53 +208,5 @@ public sealed partial class SandboxServer
 
         [LoggerMessage(2, LogLevel.Warning, "Webhook for task {TaskId} failed: {Reason}")]
         public static partial void WebhookFailed(ILogger logger, string taskId, string reason);
-    }
-}
-
-/// <summary>The standalone sandbox: <c>dotnet run --project src/MjMcp.Sandbox -- --port 5077</c> or <c>mjmcp sandbox</c>.</summary>
-public static class SandboxCommand
-{
-    /// <summary>Runs until Ctrl+C. Options: --port N (default 5077), --data-dir D, --api-key K, --realistic.</summary>
-    public static async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(args);
-        var options = new SandboxOptions { Port = 5077 };
-        for (var i = 0; i < args.Length; i++)
-        {
-            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
-            switch (args[i])
-            {
-                case "--port":
-                    options.Port = int.Parse(Next(), CultureInfo.InvariantCulture);
-                    break;
-                case "--data-dir":
-                    options.DataDirectory = Next();
-                    break;
-                case "--api-key":
-                    options.ApiKey = Next();
-                    break;
-                case "--realistic":
-                    options.Timing = SandboxTiming.Realistic;
-                    break;
-                default:
-                    await Console.Error.WriteLineAsync($"Unknown option {args[i]}. Use --port N, --data-dir D, --api-key K, --realistic.").ConfigureAwait(false);
-                    return 2;
-            }
-        }
-
-        options.DataDirectory ??= Path.Combine(Path.GetTempPath(), "mjmcp-sandbox");
-        await using var server = await SandboxServer.StartAsync(options, cancellationToken).ConfigureAwait(false);
-        Console.Out.WriteLine($"MjMcp sandbox listening on {server.BaseUrl}");
-        Console.Out.Flush();
-        await Console.Error.WriteLineAsync($"Data: {options.DataDirectory}. Any non-empty Authorization key is accepted{(options.ApiKey is null ? string.Empty : " only if it matches --api-key")}. Ctrl+C stops.").ConfigureAwait(false);
-        var stopped = new TaskCompletionSource();
-        using var registration = cancellationToken.Register(() => stopped.TrySetResult());
-        Console.CancelKeyPress += (_, e) =>
-        {
-            e.Cancel = true;
-            stopped.TrySetResult();
-        };
-        await stopped.Task.ConfigureAwait(false);
-        return 0;
     }
 }

@@ -46,12 +46,18 @@ public sealed partial class SandboxServer
             return (400, Error(rejection.Message));
         }
 
+        return Accept(task, body, Operations.Credits(operation), withoutImages: task.Operation is "seed" or "shorten");
+    }
+
+    /// <summary>Stores an accepted task, spends its credits, starts it and its webhooks; the provider's 200 {task_id}.</summary>
+    private (int, byte[]) Accept(SandboxTask task, JsonElement body, int credits, bool withoutImages)
+    {
         task.WebhookUrl = Text(body, "webhook_url");
         task.WebhookSecret = Text(body, "webhook_secret");
         _store.Save(task);
         Counters.Accepted();
-        Interlocked.Add(ref _creditsSpent, Operations.Credits(operation));
-        if (task.Operation is "seed" or "shorten" || task.Error is not null)
+        Interlocked.Add(ref _creditsSpent, credits);
+        if (withoutImages || task.Error is not null)
         {
             CompleteWithoutImages(task);
         }
@@ -268,18 +274,7 @@ public sealed partial class SandboxServer
     private SandboxTask Parent(JsonElement body, string field, string operation, string[] stages)
     {
         var id = Text(body, field) ?? throw new Rejection($"{field} is required: the task_id of a finished {string.Join(" or ", stages)} task.");
-        var parent = _store.Get(id) ?? throw new Rejection($"{field} '{id}' was not found.");
-        var (status, _) = StatusOf(parent);
-        if (status == "failed")
-        {
-            throw new Rejection($"{field} '{id}' failed; /{operation.Split(' ')[0]} cannot use it.");
-        }
-
-        if (status != "finished")
-        {
-            throw new Rejection($"{field} '{id}' is not finished yet ({status}): wait for it, then submit again.");
-        }
-
+        var parent = FinishedTask(field, id, operation.Split(' ')[0]);
         if (parent.Stage is null || !stages.Contains(parent.Stage))
         {
             var fix = stages.Contains("upscaled") && parent.Stage == "grid" ? ": call /upscale-1x on it first" : string.Empty;
@@ -287,6 +282,24 @@ public sealed partial class SandboxServer
         }
 
         return parent;
+    }
+
+    /// <summary>The task <paramref name="id"/> named in <paramref name="field"/>, which must exist and be finished.</summary>
+    private SandboxTask FinishedTask(string field, string id, string operation)
+    {
+        var task = _store.Get(id) ?? throw new Rejection($"{field} '{id}' was not found.");
+        var (status, _) = StatusOf(task);
+        if (status == "failed")
+        {
+            throw new Rejection($"{field} '{id}' failed; /{operation} cannot use it.");
+        }
+
+        if (status != "finished")
+        {
+            throw new Rejection($"{field} '{id}' is not finished yet ({status}): wait for it, then submit again.");
+        }
+
+        return task;
     }
 
     private static int GridIndex(string text, string field)

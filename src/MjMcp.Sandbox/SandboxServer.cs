@@ -131,6 +131,7 @@ public sealed partial class SandboxServer : IAsyncDisposable
             _app.MapPost(path, context => HandleAsync(context, operation, isFetch: false, SubmitAsync));
         }
 
+        MapSpecOperations();
         _app.MapPost("/fetch", context => HandleAsync(context, "/fetch", isFetch: true, FetchAsync));
         _app.MapPost("/fetch-many", context => HandleAsync(context, "/fetch-many", isFetch: true, FetchManyAsync));
         _app.MapGet("/account", context => HandleAsync(context, "/account", isFetch: false, AccountAsync));
@@ -298,7 +299,9 @@ public sealed partial class SandboxServer : IAsyncDisposable
         w.WriteString("percentage", percentage.ToString(CultureInfo.InvariantCulture));
         if (status == "finished")
         {
-            if (task.Stage == "grid")
+            // The provider's grid shape for four images, image_url for one; a spec stage of another count lists them.
+            var images = task.SpecMade ? task.ImageCount : task.Stage == "grid" ? 4 : task.Stage is null ? 0 : 1;
+            if (images == 4)
             {
                 w.WriteString("original_image_url", ImageUrl(task, "grid"));
                 w.WriteStartArray("image_urls");
@@ -309,9 +312,19 @@ public sealed partial class SandboxServer : IAsyncDisposable
 
                 w.WriteEndArray();
             }
-            else if (task.Stage is not null)
+            else if (images == 1)
             {
                 w.WriteString("image_url", ImageUrl(task, "image"));
+            }
+            else if (images > 1)
+            {
+                w.WriteStartArray("image_urls");
+                for (var i = 1; i <= images; i++)
+                {
+                    w.WriteStringValue(ImageUrl(task, i.ToString(CultureInfo.InvariantCulture)));
+                }
+
+                w.WriteEndArray();
             }
 
             if (task.SeedValue is not null)
@@ -334,6 +347,8 @@ public sealed partial class SandboxServer : IAsyncDisposable
             {
                 w.WriteString("full_content", task.FullContent);
             }
+
+            WriteResultFields(w, task);
         }
 
         w.WriteEndObject();

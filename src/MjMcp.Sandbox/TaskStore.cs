@@ -41,6 +41,18 @@ internal sealed class SandboxTask
 
     public long Bytes { get; set; }
 
+    /// <summary>Made by an operation served from <see cref="SandboxOptions.Spec"/>: its stage and operation are remembered, not derived.</summary>
+    public bool SpecMade { get; init; }
+
+    /// <summary>For spec-made tasks: the images of its stage (0 for a result).</summary>
+    public int ImageCount { get; init; }
+
+    /// <summary>For spec-made results: text fields by wire name.</summary>
+    public Dictionary<string, string>? ResultText { get; set; }
+
+    /// <summary>For spec-made results: list fields by wire name.</summary>
+    public Dictionary<string, List<string>>? ResultLists { get; set; }
+
     [JsonIgnore]
     public string? WebhookUrl { get; set; }
 
