@@ -15,7 +15,10 @@ var root = new RootCommand("MjMcp: an MCP server for the Midjourney workflow. Wi
 };
 root.SetAction((parse, ct) => Cli.ServeAsync(parse.GetValue(dataDir), parse.GetValue(baseUrl), parse.GetValue(waitSeconds), parse.GetValue(timing), ct));
 
-var sandboxCommand = new Command("sandbox", "Run the sandbox provider standalone on loopback (curl-able). Options: --port N, --data-dir D, --api-key K, --realistic.");
+var sandboxCommand = new Command("sandbox", "Run the sandbox provider standalone on loopback (curl-able). Options: --port N, --data-dir D, --api-key K, --realistic, --spec my.yaml (also serve the operations that spec adds).");
+
+// mjmcp reads specs with the generator's own parser (SpecLoader), so `sandbox --spec` serves exactly what a build sees.
+MjMcp.Sandbox.SandboxCommand.SpecLoader = MjMcp.Server.SpecLoader.Load;
 sandboxCommand.TreatUnmatchedTokensAsErrors = false;
 sandboxCommand.SetAction((parse, ct) => MjMcp.Sandbox.SandboxCommand.RunAsync(parse.UnmatchedTokens.ToArray(), ct));
 root.Subcommands.Add(sandboxCommand);

@@ -206,7 +206,7 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
         if (_options.ApiKey is null)
         {
             _sandbox = await SandboxServer.StartAsync(
-                new SandboxOptions { DataDirectory = Path.Combine(_options.DataDir, "sandbox"), Timing = _options.Timing(), ApiKey = SandboxKey },
+                new SandboxOptions { DataDirectory = Path.Combine(_options.DataDir, "sandbox"), Timing = _options.Timing(), ApiKey = SandboxKey, Spec = _spec.Rules },
                 cancellationToken).ConfigureAwait(false);
         }
 
