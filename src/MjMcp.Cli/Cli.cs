@@ -11,8 +11,13 @@ namespace MjMcp.Cli;
 internal static class Cli
 {
     /// <summary>Serves MCP on stdio until stdin closes or the token is cancelled. Flags win over MJMCP_* variables, which win over appsettings.json.</summary>
-    public static async Task<int> ServeAsync(string? dataDir, string? baseUrl, int? waitSeconds, string? timing, CancellationToken cancellationToken)
+    public static async Task<int> ServeAsync(string? dataDir, string? baseUrl, int? waitSeconds, string? timing, bool resetJournal, CancellationToken cancellationToken)
     {
+        if (resetJournal)
+        {
+            MoveJournalAside(dataDir ?? MjMcpServerOptions.Load(null).DataDir);
+        }
+
         IHost host;
         try
         {
@@ -39,6 +44,11 @@ internal static class Cli
             await Console.Error.WriteLineAsync("mjmcp: " + ex.Message).ConfigureAwait(false);
             return 2;
         }
+        catch (JournalUnusableException ex)
+        {
+            await Console.Error.WriteLineAsync("mjmcp: " + ex.Message).ConfigureAwait(false);
+            return 2;
+        }
 
         using (host)
         {
@@ -46,5 +56,21 @@ internal static class Cli
         }
 
         return 0;
+    }
+
+    /// <summary>--reset-journal: renames journal.db (and its WAL files) to journal.db.broken-&lt;time&gt; so the server starts fresh.</summary>
+    private static void MoveJournalAside(string dataDir)
+    {
+        var journal = Path.Combine(dataDir, "journal.db");
+        var stamp = DateTime.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var suffix in new[] { string.Empty, "-wal", "-shm" })
+        {
+            if (File.Exists(journal + suffix))
+            {
+                File.Move(journal + suffix, $"{journal}.broken-{stamp}{suffix}");
+            }
+        }
+
+        Console.Error.WriteLine(File.Exists(journal) ? $"mjmcp: could not move {journal} aside." : $"mjmcp: moved the old journal aside ({journal}.broken-{stamp}); starting with a fresh one.");
     }
 }

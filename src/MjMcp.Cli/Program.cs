@@ -9,11 +9,13 @@ var baseUrl = new Option<string?>("--base-url") { Description = "Provider base U
 var waitSeconds = new Option<int?>("--wait-seconds") { Description = "How long a tool waits for its task before returning the task_id (default 40, at most 50)." };
 var timing = new Option<string?>("--sandbox-timing") { Description = "Embedded sandbox speed: instant, brisk (default) or realistic." };
 
+var resetJournal = new Option<bool>("--reset-journal") { Description = "Move a damaged journal aside (journal.db.broken-<time>) and start with a fresh one." };
+
 var root = new RootCommand("MjMcp: an MCP server for the Midjourney workflow. With no API key (MJMCP_API_KEY) it runs on an embedded offline sandbox.")
 {
-    dataDir, baseUrl, waitSeconds, timing,
+    dataDir, baseUrl, waitSeconds, timing, resetJournal,
 };
-root.SetAction((parse, ct) => Cli.ServeAsync(parse.GetValue(dataDir), parse.GetValue(baseUrl), parse.GetValue(waitSeconds), parse.GetValue(timing), ct));
+root.SetAction((parse, ct) => Cli.ServeAsync(parse.GetValue(dataDir), parse.GetValue(baseUrl), parse.GetValue(waitSeconds), parse.GetValue(timing), parse.GetValue(resetJournal), ct));
 
 var sandboxCommand = new Command("sandbox", "Run the sandbox provider standalone on loopback (curl-able). Options: --port N, --data-dir D, --api-key K, --realistic, --spec my.yaml (also serve the operations that spec adds).");
 

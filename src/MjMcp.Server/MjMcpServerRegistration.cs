@@ -41,6 +41,9 @@ public sealed class MjMcpServerOptions
     /// <summary>The path of the webhook receiver.</summary>
     public string WebhookPath { get; set; } = "/mjmcp/webhook";
 
+    /// <summary>Spend control: at most this many tool calls submit to the provider (and wait) at once; the rest queue in arrival order.</summary>
+    public int MaxConcurrentSubmits { get; set; } = 8;
+
     /// <summary>Embedded sandbox timing: instant, brisk or realistic.</summary>
     public string SandboxTiming { get; set; } = "brisk";
 
@@ -66,6 +69,7 @@ public sealed class MjMcpServerOptions
         options.DataDir = Get("MJMCP_DATA_DIR", "DataDir") ?? options.DataDir;
         options.WaitSeconds = Int("MJMCP_WAIT_SECONDS", "WaitSeconds") ?? options.WaitSeconds;
         options.WebhookPort = Int("MJMCP_WEBHOOK_PORT", "WebhookPort");
+        options.MaxConcurrentSubmits = Int("MJMCP_MAX_CONCURRENT_SUBMITS", "MaxConcurrentSubmits") ?? options.MaxConcurrentSubmits;
         options.WebhookPath = Get("MJMCP_WEBHOOK_PATH", "WebhookPath") ?? options.WebhookPath;
         options.SandboxTiming = Get("MJMCP_SANDBOX_TIMING", "SandboxTiming") ?? options.SandboxTiming;
         return options;
@@ -131,7 +135,10 @@ public static class MjMcpServerRegistration
 
         // Registered before the MCP transport's hosted service, so the backend is up before the first request.
         services.AddHostedService(sp => sp.GetRequiredService<ServerBackend>());
-        services.AddSingleton(new ServerSettings { WaitSeconds = options.WaitSeconds, MaxWaitSeconds = MjMcpServerOptions.MaxWaitSeconds });
+        services.AddSingleton(new ServerSettings { WaitSeconds = options.WaitSeconds, MaxWaitSeconds = MjMcpServerOptions.MaxWaitSeconds, MaxConcurrentSubmits = options.MaxConcurrentSubmits });
+
+        // SIGTERM/SIGINT (the console lifetime) stop the server; in-flight calls get at most 5 s to finish or cancel.
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         services.AddMjClient(static (http, clientOptions, sp) => new MjClient(http, clientOptions, sp.GetRequiredService<McpSpec>().Rules, sp.GetService<ILogger<MjClient>>(), sp.GetService<TimeProvider>()));
         services.AddOptions<MidjourneyOptions>().Configure<ServerBackend>((o, backend) => backend.Configure(o));
         services.AddSingleton(new TaskJournal(Path.Combine(options.DataDir, "journal.db")));

@@ -20,6 +20,34 @@ public sealed record TaskRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt);
 
+/// <summary>What became of a submit the journal wrote down before sending it.</summary>
+public enum IntentState
+{
+    /// <summary>Written ahead; the request is being sent (or the process died while sending it).</summary>
+    Sending,
+
+    /// <summary>The provider answered with a task_id: the task is in the journal.</summary>
+    Accepted,
+
+    /// <summary>The outcome is unknown (connection lost after sending, 5xx, time-out, crash): the provider may have created a task.</summary>
+    Uncertain,
+
+    /// <summary>Nothing reached the provider, or it refused the request: no task, no credit; safe to retry.</summary>
+    NotSent,
+}
+
+/// <summary>A submit written ahead of its request: what was asked, and what became of it.</summary>
+public sealed record SubmitIntent(
+    string IntentId,
+    string Operation,
+    string? ParentTaskId,
+    string Arguments,
+    IntentState State,
+    string? TaskId,
+    string? Error,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt);
+
 /// <summary>
 /// Every task this server submitted or learned about, in SQLite (WAL, one transaction per change), so a
 /// restarted server resumes its tasks and checks parents without asking the provider. Secrets are never
@@ -38,6 +66,19 @@ public sealed class TaskJournal : IDisposable
         _time = time ?? TimeProvider.System;
         _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Cache = SqliteCacheMode.Private, Pooling = true }.ToString();
         DatabasePath = path;
+        try
+        {
+            Initialize();
+        }
+        catch (SqliteException ex)
+        {
+            SqliteConnection.ClearAllPools();
+            throw new JournalUnusableException(path, ex.Message, ex);
+        }
+    }
+
+    private void Initialize()
+    {
         using var connection = Open();
         using var command = connection.CreateCommand();
         command.CommandText = """
@@ -60,35 +101,149 @@ public sealed class TaskJournal : IDisposable
             );
             CREATE INDEX IF NOT EXISTS tasks_parent ON tasks(parent_id);
             CREATE INDEX IF NOT EXISTS tasks_stage ON tasks(stage, created_at);
+            CREATE TABLE IF NOT EXISTS intents (
+                intent_id   TEXT PRIMARY KEY,
+                operation   TEXT NOT NULL,
+                parent_id   TEXT,
+                arguments   TEXT NOT NULL,
+                state       TEXT NOT NULL,
+                task_id     TEXT,
+                error       TEXT,
+                created_at  TEXT NOT NULL,
+                updated_at  TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS intents_state ON intents(state, created_at);
             """;
         command.ExecuteNonQuery();
+        using var check = connection.CreateCommand();
+        check.CommandText = "PRAGMA quick_check;";
+        if (check.ExecuteScalar() is string verdict && verdict != "ok")
+        {
+            throw new JournalUnusableException(DatabasePath, "its integrity check failed (" + verdict + ")");
+        }
     }
+
+    /// <summary>How long a write-ahead intent may stay <see cref="IntentState.Sending"/> before it counts as uncertain (the sender died).</summary>
+    public static TimeSpan SendingGrace { get; } = TimeSpan.FromMinutes(2);
 
     /// <summary>The database file.</summary>
     public string DatabasePath { get; }
+
+    /// <summary>
+    /// Writes a submit down BEFORE its request is sent (write-ahead): the operation, the parent and the arguments
+    /// (the caller leaves secrets out). Returns the intent id, which the webhook URL of the submit carries.
+    /// </summary>
+    public string BeginIntent(OperationRule operation, string? parentTaskId, string argumentsJson)
+    {
+        ArgumentNullException.ThrowIfNull(operation);
+        var id = "i" + Guid.NewGuid().ToString("N")[..20];
+        var now = Now();
+        Execute(
+            "INSERT INTO intents (intent_id, operation, parent_id, arguments, state, created_at, updated_at) VALUES ($id, $op, $parent, $args, 'Sending', $now, $now);",
+            ("$id", id),
+            ("$op", operation.Name),
+            ("$parent", parentTaskId),
+            ("$args", argumentsJson),
+            ("$now", now));
+        return id;
+    }
+
+    /// <summary>
+    /// The provider accepted the intent's submit as <paramref name="taskId"/>: one transaction completes the intent and
+    /// records the task (a webhook may have recorded it first; then the parent is added).
+    /// </summary>
+    public void AcceptIntent(string intentId, string taskId, OperationRule operation, string? parentTaskId)
+    {
+        ArgumentNullException.ThrowIfNull(operation);
+        var now = Now();
+        ExecuteMany(
+            [
+                ("UPDATE intents SET state = 'Accepted', task_id = $task, error = NULL, updated_at = $now WHERE intent_id = $intent;", [("$intent", intentId), ("$task", taskId), ("$now", now)]),
+                (InsertSubmittedSql, SubmittedParameters(taskId, operation, parentTaskId, now)),
+            ]);
+    }
+
+    /// <summary>The submit's outcome is unknown: the provider may have created a task. Kept and listed, never resent.</summary>
+    public void MarkIntentUncertain(string intentId, string reason) =>
+        Execute("UPDATE intents SET state = 'Uncertain', error = $error, updated_at = $now WHERE intent_id = $id AND state = 'Sending';", ("$id", intentId), ("$error", reason), ("$now", Now()));
+
+    /// <summary>Nothing reached the provider (or it refused): the intent is closed; a retry is safe.</summary>
+    public void MarkIntentNotSent(string intentId, string reason) =>
+        Execute("UPDATE intents SET state = 'NotSent', error = $error, updated_at = $now WHERE intent_id = $id AND state = 'Sending';", ("$id", intentId), ("$error", reason), ("$now", Now()));
+
+    /// <summary>The intent, or null.</summary>
+    public SubmitIntent? GetIntent(string intentId) => QueryIntents("SELECT * FROM intents WHERE intent_id = $id", ("$id", intentId)).FirstOrDefault();
+
+    /// <summary>
+    /// The submits whose outcome is unknown, newest first: marked uncertain, or still "sending" past
+    /// <see cref="SendingGrace"/> (the process died while sending). The provider may have created a task for each.
+    /// </summary>
+    public IReadOnlyList<SubmitIntent> UncertainIntents(int limit = 200)
+    {
+        var cutoff = (_time.GetUtcNow() - SendingGrace).ToString("O", CultureInfo.InvariantCulture);
+        return QueryIntents(
+            "SELECT * FROM intents WHERE state = 'Uncertain' OR (state = 'Sending' AND created_at < $cutoff) ORDER BY created_at DESC LIMIT $limit",
+            ("$cutoff", cutoff),
+            ("$limit", limit))
+            .Select(i => i with { State = IntentState.Uncertain })
+            .ToList();
+    }
+
+    /// <summary>
+    /// Applies an update that arrived by webhook. An update whose URL carried an intent id that is not yet accepted
+    /// recovers that intent: the task the provider made is recorded with the intent's operation and parent. Otherwise
+    /// only tasks the journal already knows are updated: an update for an unknown task is ignored (returns false).
+    /// </summary>
+    public bool ApplyWebhook(FetchResponse update, string? intentId, SpecRules rules)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        ArgumentNullException.ThrowIfNull(rules);
+        if (string.IsNullOrEmpty(update.TaskId))
+        {
+            return false;
+        }
+
+        if (intentId is not null && GetIntent(intentId) is { } intent && intent.State != IntentState.Accepted && rules.FindOperation(intent.Operation) is { } operation)
+        {
+            AcceptIntent(intent.IntentId, update.TaskId, operation, intent.ParentTaskId);
+        }
+        else if (Get(update.TaskId) is null)
+        {
+            return false;
+        }
+
+        ApplyFetch(update, rules);
+        return true;
+    }
 
     /// <summary>Records a submission the provider accepted (a webhook may have told us about it first: then the parent is added).</summary>
     public void RecordSubmitted(string taskId, OperationRule operation, string? parentTaskId)
     {
         ArgumentNullException.ThrowIfNull(operation);
-        var now = Now();
-        Execute(
-            """
-            INSERT INTO tasks (task_id, operation, stage, result_kind, parent_id, status, state, percentage, created_at, updated_at)
-            VALUES ($id, $op, $stage, $kind, $parent, 'submitted', 'Pending', 0, $now, $now)
-            ON CONFLICT(task_id) DO UPDATE SET
-                parent_id = COALESCE(tasks.parent_id, excluded.parent_id),
-                operation = CASE WHEN tasks.operation = '' THEN excluded.operation ELSE tasks.operation END;
-            """,
-            ("$id", taskId),
-            ("$op", operation.Name),
-            ("$stage", operation.ProducesStage ? operation.Produces : null),
-            ("$kind", operation.ProducesStage ? null : operation.Produces),
-            ("$parent", parentTaskId),
-            ("$now", now));
+        Execute(InsertSubmittedSql, SubmittedParameters(taskId, operation, parentTaskId, Now()));
     }
 
-    /// <summary>Applies a /fetch reply (from polling or a webhook). Idempotent; a finished or failed task never goes back.</summary>
+    private const string InsertSubmittedSql = """
+        INSERT INTO tasks (task_id, operation, stage, result_kind, parent_id, status, state, percentage, created_at, updated_at)
+        VALUES ($id, $op, $stage, $kind, $parent, 'submitted', 'Pending', 0, $now, $now)
+        ON CONFLICT(task_id) DO UPDATE SET
+            parent_id = COALESCE(tasks.parent_id, excluded.parent_id),
+            operation = CASE WHEN tasks.operation = '' THEN excluded.operation ELSE tasks.operation END,
+            stage = COALESCE(tasks.stage, excluded.stage),
+            result_kind = COALESCE(tasks.result_kind, excluded.result_kind);
+        """;
+
+    private static (string Name, object? Value)[] SubmittedParameters(string taskId, OperationRule operation, string? parentTaskId, string now) =>
+    [
+        ("$id", taskId),
+        ("$op", operation.Name),
+        ("$stage", operation.ProducesStage ? operation.Produces : null),
+        ("$kind", operation.ProducesStage ? null : operation.Produces),
+        ("$parent", parentTaskId),
+        ("$now", now),
+    ];
+
+    /// <summary>Applies a /fetch reply (from polling or a webhook). Idempotent; a finished or failed task is final (a later update changes nothing).</summary>
     public void ApplyFetch(FetchResponse response, SpecRules rules)
     {
         ArgumentNullException.ThrowIfNull(response);
@@ -111,7 +266,7 @@ public sealed class TaskJournal : IDisposable
                 result_json = COALESCE(excluded.result_json, tasks.result_json),
                 error = COALESCE(excluded.error, tasks.error),
                 updated_at = excluded.updated_at
-            WHERE tasks.state NOT IN ('Finished', 'Failed') OR excluded.state IN ('Finished', 'Failed');
+            WHERE tasks.state NOT IN ('Finished', 'Failed');
             """,
             ("$id", response.TaskId),
             ("$op", operation?.Name ?? string.Empty),
@@ -147,7 +302,7 @@ public sealed class TaskJournal : IDisposable
     /// <summary>Records that a task failed, with the provider's reason.</summary>
     public void MarkFailed(string taskId, string reason) =>
         Execute(
-            "UPDATE tasks SET state = 'Failed', status = COALESCE(status, 'failed'), error = $error, updated_at = $now WHERE task_id = $id;",
+            "UPDATE tasks SET state = 'Failed', status = COALESCE(status, 'failed'), error = $error, updated_at = $now WHERE task_id = $id AND state <> 'Finished';",
             ("$id", taskId),
             ("$error", reason),
             ("$now", Now()));
@@ -198,20 +353,57 @@ public sealed class TaskJournal : IDisposable
         return connection;
     }
 
-    private void Execute(string sql, params (string Name, object? Value)[] parameters)
+    private void Execute(string sql, params (string Name, object? Value)[] parameters) => ExecuteMany([(sql, parameters)]);
+
+    /// <summary>Runs the statements in one transaction: all or nothing.</summary>
+    private void ExecuteMany(IReadOnlyList<(string Sql, (string Name, object? Value)[] Parameters)> statements)
     {
         using var connection = Open();
         using var transaction = connection.BeginTransaction();
+        foreach (var (sql, parameters) in statements)
+        {
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = sql;
+            foreach (var (name, value) in parameters)
+            {
+                command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            }
+
+            command.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+    }
+
+    private List<SubmitIntent> QueryIntents(string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var connection = Open();
         using var command = connection.CreateCommand();
-        command.Transaction = transaction;
         command.CommandText = sql;
         foreach (var (name, value) in parameters)
         {
             command.Parameters.AddWithValue(name, value ?? DBNull.Value);
         }
 
-        command.ExecuteNonQuery();
-        transaction.Commit();
+        var list = new List<SubmitIntent>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            string? Text(string column) => reader[column] is string s ? s : null;
+            list.Add(new SubmitIntent(
+                Text("intent_id")!,
+                Text("operation") ?? string.Empty,
+                Text("parent_id"),
+                Text("arguments") ?? "{}",
+                Enum.TryParse<IntentState>(Text("state"), out var state) ? state : IntentState.Uncertain,
+                Text("task_id"),
+                Text("error"),
+                DateTimeOffset.Parse(Text("created_at")!, CultureInfo.InvariantCulture),
+                DateTimeOffset.Parse(Text("updated_at")!, CultureInfo.InvariantCulture)));
+        }
+
+        return list;
     }
 
     private List<TaskRecord> Query(string sql, params (string Name, object? Value)[] parameters)
@@ -247,4 +439,40 @@ public sealed class TaskJournal : IDisposable
 
         return list;
     }
+}
+
+/// <summary>The journal file cannot be used (damaged, not a database, unwritable): names the file and the way out.</summary>
+public sealed class JournalUnusableException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public JournalUnusableException(string path, string problem, Exception? innerException = null)
+        : base($"The task journal {path} cannot be used: {problem}. Move it aside and start with a fresh journal (mjmcp --reset-journal does that: it renames the file to {Path.GetFileName(path)}.broken-<time> and starts fresh), or point MJMCP_DATA_DIR at another folder.", innerException)
+    {
+        Path_ = path;
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public JournalUnusableException()
+        : this(string.Empty, "unknown")
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public JournalUnusableException(string message)
+        : base(message)
+    {
+        Path_ = string.Empty;
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public JournalUnusableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+        Path_ = string.Empty;
+    }
+
+    /// <summary>The journal file.</summary>
+    public string JournalPath => Path_;
+
+    private string Path_ { get; }
 }

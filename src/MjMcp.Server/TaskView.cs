@@ -189,12 +189,17 @@ public static class TaskView
     }
 
     /// <summary>A refusal: what is wrong and the call that fixes it, as text and as data.</summary>
-    public static (JsonElement Structured, string Text) Refusal(string code, string message, Fix? fix)
+    public static (JsonElement Structured, string Text) Refusal(string code, string message, Fix? fix, string? taskId = null)
     {
         ArgumentNullException.ThrowIfNull(message);
         var structured = Write(w =>
         {
             w.WriteStartObject();
+            if (taskId is not null)
+            {
+                w.WriteString("task_id", taskId);
+            }
+
             w.WriteStartObject("error");
             w.WriteString("code", code);
             w.WriteString("message", message);

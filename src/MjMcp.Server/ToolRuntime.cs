@@ -17,6 +17,12 @@ public sealed class ServerSettings
     /// <summary>The most a tool ever waits in one call, whatever the agent asks.</summary>
     public int MaxWaitSeconds { get; set; } = 50;
 
+    /// <summary>Spend control: at most this many generated tool calls submit (and wait) at once, server-wide.</summary>
+    public int MaxConcurrentSubmits { get; set; } = 8;
+
+    /// <summary>How many more may queue (in arrival order) before a call is refused with server_busy; nothing is sent for those.</summary>
+    public int MaxQueuedSubmits { get; set; } = 1000;
+
     /// <summary>Describes the backend, for logs and the hello line.</summary>
     public string Backend { get; set; } = "provider";
 }
@@ -35,6 +41,7 @@ public sealed partial class ToolRuntime
     private readonly ServerSettings _settings;
     private readonly PreviewService _previews;
     private readonly ILogger<ToolRuntime> _logger;
+    private readonly System.Threading.RateLimiting.ConcurrencyLimiter _submitSlots;
 
     /// <summary>Creates the runtime.</summary>
     public ToolRuntime(MjClient client, McpSpec spec, TaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger)
@@ -42,6 +49,12 @@ public sealed partial class ToolRuntime
         ArgumentNullException.ThrowIfNull(spec);
         _client = client;
         Rules = spec.Rules;
+        _submitSlots = new System.Threading.RateLimiting.ConcurrencyLimiter(new System.Threading.RateLimiting.ConcurrencyLimiterOptions
+        {
+            PermitLimit = Math.Max(1, settings.MaxConcurrentSubmits),
+            QueueLimit = Math.Max(0, settings.MaxQueuedSubmits),
+            QueueProcessingOrder = System.Threading.RateLimiting.QueueProcessingOrder.OldestFirst,
+        });
         _journal = journal;
         _settings = settings;
         _previews = previews;
@@ -125,10 +138,14 @@ public sealed partial class ToolRuntime
                 return Refuse("invalid_argument", string.Join(" ", problems.Select(p => p.Message)), new Fix(operation.ToolName, fixedArgs, choices, null));
             }
 
-            var taskId = await _client.SubmitRawAsync(operation, form, parentId, bodyDocument.RootElement, cancellationToken).ConfigureAwait(false);
-            _journal.RecordSubmitted(taskId, operation, parentId);
-            Log.Submitted(_logger, operation.ToolName, taskId);
-            return await WaitAndReportAsync(taskId, WaitBound(args), request, cancellationToken).ConfigureAwait(false);
+            // Spend control: at most MaxConcurrentSubmits tool calls submit and wait at once; the rest queue in arrival order.
+            using var slot = await _submitSlots.AcquireAsync(1, cancellationToken).ConfigureAwait(false);
+            if (!slot.IsAcquired)
+            {
+                return Refuse("server_busy", $"Too many {operation.ToolName} calls are queued ({_settings.MaxQueuedSubmits}); nothing was sent. Wait for running calls to finish, then call again.", null);
+            }
+
+            return await SubmitWrittenAheadAsync(operation, form, parentId, bodyDocument.RootElement, args, request, cancellationToken).ConfigureAwait(false);
         }
         catch (MjValidationException ex)
         {
@@ -138,6 +155,121 @@ public sealed partial class ToolRuntime
         {
             return ProviderError(operation.ToolName, ex);
         }
+    }
+
+    /// <summary>
+    /// The submit itself, written ahead: the journal records the intent before the request, and what became of it after.
+    /// Accepted → the task is kept (the task_id reaches the caller even if the journal cannot record it); an unknown
+    /// outcome → the intent stays uncertain, listed by list_tasks, never resent; nothing sent → safe to retry.
+    /// </summary>
+    private async ValueTask<CallToolResult> SubmitWrittenAheadAsync(OperationRule operation, FormRule form, string? parentId, JsonElement body, IDictionary<string, JsonElement> args, RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    {
+        string intentId;
+        try
+        {
+            intentId = _journal.BeginIntent(operation, parentId, Redacted(form, body));
+        }
+        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        {
+            return Refuse("journal_unavailable", $"The task journal ({_journal.DatabasePath}) cannot be written ({ex.Message}), so {operation.ToolName} was not sent: nothing was spent. Fix the journal (or restart with --reset-journal), then call again.", null);
+        }
+
+        string taskId;
+        try
+        {
+            taskId = await _client.SubmitRawAsync(operation, form, parentId, body, intentId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MjException ex) when (ex is not MjValidationException)
+        {
+            if (ex.MayHaveCreatedTask)
+            {
+                TryJournal(() => _journal.MarkIntentUncertain(intentId, ex.Message));
+                return Refuse(
+                    "submit_uncertain",
+                    $"{ex.Message} This submit is kept as uncertain intent {intentId} (list_tasks shows it); if the provider made the task, its webhook attaches it there. Do not call {operation.ToolName} again blindly: that may be charged twice.",
+                    new Fix("list_tasks", new Dictionary<string, string>(), Empty, "look for the task (or the uncertain intent) before calling " + operation.ToolName + " again"));
+            }
+
+            TryJournal(() => _journal.MarkIntentNotSent(intentId, ex.Message));
+            return ProviderError(operation.ToolName, ex);
+        }
+        catch (OperationCanceledException)
+        {
+            // Cancelled while the request may have been on its way: the outcome is unknown.
+            TryJournal(() => _journal.MarkIntentUncertain(intentId, "cancelled while sending"));
+            throw;
+        }
+
+        Log.Submitted(_logger, operation.ToolName, taskId);
+        if (await KeepAcceptedAsync(intentId, taskId, operation, parentId, cancellationToken).ConfigureAwait(false) is { } journalProblem)
+        {
+            // Accepted means kept: the caller gets the task_id even though the journal could not record it.
+            return Refuse(
+                "journal_write_failed",
+                $"The provider accepted {operation.ToolName} as task {taskId}, but the journal could not record it ({journalProblem}). Keep this task_id: wait_task and fetch_task work with it. Fix the journal before submitting more.",
+                new Fix("wait_task", new Dictionary<string, string> { ["task_id"] = taskId }, Empty, null),
+                taskId);
+        }
+
+        return await WaitAndReportAsync(taskId, WaitBound(args), request, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Records an accepted submit, retrying a failed journal write a few times; returns the problem if it never succeeds.</summary>
+    private async Task<string?> KeepAcceptedAsync(string intentId, string taskId, OperationRule operation, string? parentId, CancellationToken cancellationToken)
+    {
+        string? problem = null;
+        for (var attempt = 0; attempt < 4; attempt++)
+        {
+            try
+            {
+                _journal.AcceptIntent(intentId, taskId, operation, parentId);
+                return null;
+            }
+            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+            {
+                problem = ex.Message;
+                Log.JournalRetry(_logger, taskId, attempt + 1, ex.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(100 * (attempt + 1)), CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+
+        _ = cancellationToken;
+        return problem;
+    }
+
+    private void TryJournal(Action write)
+    {
+        try
+        {
+            write();
+        }
+        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        {
+            Log.JournalProblem(_logger, ex.Message);
+        }
+    }
+
+    /// <summary>The wire body as the intent records it: secret parameters are never written down.</summary>
+    private static string Redacted(FormRule form, JsonElement body)
+    {
+        var secrets = form.Params.Where(p => p.Secret).Select(p => p.Wire).ToHashSet(StringComparer.Ordinal);
+        return TaskView.Write(w =>
+        {
+            w.WriteStartObject();
+            foreach (var property in body.EnumerateObject())
+            {
+                if (secrets.Contains(property.Name))
+                {
+                    w.WriteString(property.Name, "***");
+                }
+                else
+                {
+                    property.WriteTo(w);
+                }
+            }
+
+            w.WriteEndObject();
+        }).GetRawText();
     }
 
     /// <summary>Waits for a task within the bound (with progress) and reports it.</summary>
@@ -270,10 +402,10 @@ public sealed partial class ToolRuntime
         return Refuse(code, ex.Message, fix);
     }
 
-    /// <summary>A refusal result.</summary>
-    public static CallToolResult Refuse(string code, string message, Fix? fix)
+    /// <summary>A refusal result (with the task_id when the provider did accept the task).</summary>
+    public static CallToolResult Refuse(string code, string message, Fix? fix, string? taskId = null)
     {
-        var (structured, text) = TaskView.Refusal(code, message, fix);
+        var (structured, text) = TaskView.Refusal(code, message, fix, taskId);
         return new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = text }], StructuredContent = structured };
     }
 
@@ -393,5 +525,11 @@ public sealed partial class ToolRuntime
     {
         [LoggerMessage(1, LogLevel.Debug, "{Tool} submitted task {TaskId}")]
         public static partial void Submitted(ILogger logger, string tool, string taskId);
+
+        [LoggerMessage(2, LogLevel.Warning, "Recording accepted task {TaskId} in the journal failed (attempt {Attempt}): {Problem}")]
+        public static partial void JournalRetry(ILogger logger, string taskId, int attempt, string problem);
+
+        [LoggerMessage(3, LogLevel.Warning, "The journal could not record a submit's outcome: {Problem}")]
+        public static partial void JournalProblem(ILogger logger, string problem);
     }
 }

@@ -10,6 +10,13 @@ public abstract class MjException : Exception
         : base(message, inner)
     {
     }
+
+    /// <summary>
+    /// True when a submit was sent but its outcome is unknown (no answer, a dropped connection, a 500/502/504, a time-out
+    /// after sending): the provider may have created (and charged for) a task. Such a submit is never resent
+    /// automatically. False means nothing was created: a retry is safe.
+    /// </summary>
+    public bool MayHaveCreatedTask { get; init; }
 }
 
 /// <summary>One thing wrong with a request, found before it was sent.</summary>
@@ -127,12 +134,6 @@ public sealed class MjTransportException : MjException
     {
         MayHaveCreatedTask = mayHaveCreatedTask;
     }
-
-    /// <summary>
-    /// True when a submit was sent but no answer came: the provider may have created (and charged for)
-    /// a task. It is not resubmitted automatically; check the provider's task list before retrying.
-    /// </summary>
-    public bool MayHaveCreatedTask { get; }
 }
 
 /// <summary>The provider's reply did not have the expected shape.</summary>

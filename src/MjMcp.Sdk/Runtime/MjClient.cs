@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Polly.CircuitBreaker;
 using MjMcp.Rules;
 
 namespace MjMcp;
@@ -136,7 +137,13 @@ public class MjClient
     /// are checked against the rule table first; the parent's stage is the caller's to check
     /// (<see cref="RuleValidator.ValidateParent"/>). Returns the provider's task id.
     /// </summary>
-    public async Task<string> SubmitRawAsync(OperationRule operation, FormRule form, string? parentTaskId, JsonElement body, CancellationToken cancellationToken = default)
+    /// <param name="operation">The operation.</param>
+    /// <param name="form">The form of the operation the body follows.</param>
+    /// <param name="parentTaskId">The parent task, when the form has one.</param>
+    /// <param name="body">The wire parameters.</param>
+    /// <param name="intentId">The caller's write-ahead record of this submit: the webhook URL carries it (<c>?intent=</c>), so a late callback can attach the task to it.</param>
+    /// <param name="cancellationToken">Cancels the submission.</param>
+    public async Task<string> SubmitRawAsync(OperationRule operation, FormRule form, string? parentTaskId, JsonElement body, string? intentId = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(operation);
         ArgumentNullException.ThrowIfNull(form);
@@ -168,7 +175,7 @@ public class MjClient
 
             if (Webhook is { } webhook && !body.TryGetProperty("webhook_url", out _))
             {
-                w.WriteString("webhook_url", webhook.Url.ToString());
+                w.WriteString("webhook_url", intentId is null ? webhook.Url.ToString() : webhook.Url + (webhook.Url.Query.Length > 0 ? "&" : "?") + "intent=" + Uri.EscapeDataString(intentId));
                 w.WriteString("webhook_secret", webhook.Secret);
             }
         });
@@ -221,7 +228,7 @@ public class MjClient
 
         var body = WriteJson(writeProperties);
         using var document = JsonDocument.Parse(body);
-        var taskId = await SubmitRawAsync(operation, form, parent?.TaskId, document.RootElement, cancellationToken).ConfigureAwait(false);
+        var taskId = await SubmitRawAsync(operation, form, parent?.TaskId, document.RootElement, null, cancellationToken).ConfigureAwait(false);
         return new PendingTask<TResult>(this, taskId, operation, parent?.TaskId, factory);
     }
 
@@ -349,13 +356,23 @@ public class MjClient
         }
         catch (HttpRequestException ex)
         {
-            // Refused before sending: the provider cannot have created a task.
-            var refused = ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused } || ex.HttpRequestError == HttpRequestError.ConnectionError;
+            // Nothing left this machine when the connection could not be made (refused, no route, name not resolved):
+            // the provider cannot have created a task. Anything else failed after the request may have been sent.
+            var notSent = ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused }
+                || ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError;
             throw new MjTransportException(
-                isSubmit && !refused
+                isSubmit && !notSent
                     ? $"The request to {path} failed after it was sent ({ex.HttpRequestError}); the provider may have created a task. It was not resubmitted automatically: check your tasks before retrying."
-                    : $"Could not reach the provider for {path} ({ex.HttpRequestError}).",
-                mayHaveCreatedTask: isSubmit && !refused,
+                    : $"Could not reach the provider for {path} ({ex.HttpRequestError}); nothing was sent{(isSubmit ? ", so retrying is safe" : string.Empty)}.",
+                mayHaveCreatedTask: isSubmit && !notSent,
+                ex);
+        }
+        catch (BrokenCircuitException ex)
+        {
+            // The circuit breaker refused the call before sending it.
+            throw new MjTransportException(
+                $"The provider failed repeatedly, so {path} was not sent (circuit open for a few seconds); nothing was created. Retry shortly.",
+                mayHaveCreatedTask: false,
                 ex);
         }
         catch (Exception ex) when (ProviderResilience.IsResilienceFailure(ex))
@@ -387,6 +404,15 @@ public class MjClient
             {
                 HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => new MjAuthenticationException(response.StatusCode, path, message),
                 HttpStatusCode.TooManyRequests => new MjRateLimitedException(path, message, RetryAfter(response)),
+                // A 500/502/504 to a submit does not say whether the task was created before the failure.
+                HttpStatusCode.InternalServerError or HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout when isSubmit => new MjProviderException(
+                    response.StatusCode,
+                    path,
+                    message,
+                    $"The provider failed on {path} ({(int)response.StatusCode}): {message ?? "no message"}. It may have created the task before failing; it was not resubmitted automatically: check your tasks before retrying.")
+                {
+                    MayHaveCreatedTask = true,
+                },
                 _ => new MjProviderException(response.StatusCode, path, message, $"The provider refused {path} ({(int)response.StatusCode}): {message ?? "no message"}."),
             };
         }
