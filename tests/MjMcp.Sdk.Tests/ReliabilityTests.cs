@@ -80,6 +80,53 @@ public sealed class ReliabilityTests
         Assert.True(sandbox.Counters.Requests("/imagine") > 6);
     }
 
+    [Fact]
+    public async Task AServerErrorToASubmitSaysTheTaskMayExist()
+    {
+        var handler = new ScriptedHandler(r => r.Path.EndsWith("/imagine", StringComparison.Ordinal)
+            ? ScriptedHandler.Json(System.Net.HttpStatusCode.InternalServerError, """{"errors":[{"msg":"upstream exploded"}]}""")
+            : ScriptedHandler.Json(System.Net.HttpStatusCode.OK, "{}"));
+        var mj = Fake.Client(handler);
+        var ex = await Assert.ThrowsAsync<MjProviderException>(async () => await mj.ImagineAsync("a fox"));
+        Assert.True(ex.MayHaveCreatedTask);
+        Assert.Contains("may have created", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("upstream exploded", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(1, handler.Count("/imagine"));
+    }
+
+    [Fact]
+    public async Task AnOpenCircuitSendsNothingAndSaysSo()
+    {
+        // A provider that fails every read trips the breaker; then a submit is refused before sending.
+        await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = Key, Faults = new SandboxFaults { Fetch = new FaultRates { ServerError = 1 } } });
+        await using var services = Services(sandbox, new ConcurrentQueue<string>());
+        var mj = services.GetRequiredService<MidjourneyClient>();
+        MjTransportException? open = null;
+        for (var i = 0; i < 40 && open is null; i++)
+        {
+            try
+            {
+                await mj.FetchAsync("t-" + i);
+            }
+            catch (MjTransportException ex) when (ex.InnerException is Polly.CircuitBreaker.BrokenCircuitException)
+            {
+                open = ex;
+            }
+            catch (MjException)
+            {
+                // 500s until the breaker opens.
+            }
+        }
+
+        Assert.NotNull(open);
+        var before = sandbox.Counters.Requests("/imagine");
+        var refused = await Assert.ThrowsAsync<MjTransportException>(async () => await mj.ImagineAsync("not now"));
+        Assert.False(refused.MayHaveCreatedTask);
+        Assert.Contains("nothing was created", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Counters.Requests("/imagine"));
+        Assert.Equal(0, sandbox.Counters.AcceptedSubmissions);
+    }
+
     private sealed class CaptureProvider(ConcurrentQueue<string> lines) : ILoggerProvider
     {
         public ILogger CreateLogger(string categoryName) => new Capture(lines);
