@@ -36,7 +36,7 @@ internal static class Cli
                         ? uri
                         : throw new OptionsValidationException("--base-url", typeof(MjMcpServerOptions), [$"--base-url '{baseUrl}' is not an absolute http(s) URL."]);
                 }
-            }).WithStdioServerTransport();
+            }).WithStdioTransport();
             host = builder.Build();
         }
         catch (OptionsValidationException ex)

@@ -109,7 +109,7 @@ public static class MjMcpServerRegistration
 
     /// <summary>
     /// Adds the MCP server for <paramref name="spec"/> to <paramref name="builder"/> and sends every log line to
-    /// stderr (stdout carries JSON-RPC only). Add a transport to the returned builder, e.g. <c>.WithStdioServerTransport()</c>.
+    /// stderr (stdout carries JSON-RPC only). Add a transport to the returned builder: <c>.WithStdioTransport()</c> (see <see cref="Microsoft.Extensions.DependencyInjection.MjMcpStdioExtensions"/>).
     /// </summary>
     /// <param name="builder">The host builder.</param>
     /// <param name="spec">The generated spec (<c>MidjourneyToolDefinitions.Spec</c>).</param>

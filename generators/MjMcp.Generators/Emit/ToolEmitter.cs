@@ -43,7 +43,7 @@ internal static class ToolEmitter
         w.Line();
         w.Summary("Registers the MCP server for this spec.");
         w.Open("public static partial class MidjourneyMcpServerExtensions");
-        w.Summary("Adds the MCP server with one tool per operation of this spec (checked before any request, bounded waits with progress, next_actions, refusals with fixes, journal, previews); with no MJMCP_API_KEY an embedded sandbox serves the spec. Logs go to stderr. Add a transport to the result, e.g. WithStdioServerTransport().");
+        w.Summary("Adds the MCP server with one tool per operation of this spec (checked before any request, bounded waits with progress, next_actions, refusals with fixes, journal, previews); with no MJMCP_API_KEY an embedded sandbox serves the spec. Logs go to stderr. Add a transport to the result: WithStdioTransport() (stdio that answers every request read before stdin ends).");
         w.Param("builder", "The host builder.");
         w.Param("configure", "Overrides the settings read from MJMCP_* variables and the MjMcp configuration section.");
         w.Line("public static global::Microsoft.Extensions.DependencyInjection.IMcpServerBuilder AddMidjourneyMcpServer(this global::Microsoft.Extensions.Hosting.IHostApplicationBuilder builder, global::System.Action<global::MjMcp.Server.MjMcpServerOptions>? configure = null) =>");

@@ -154,7 +154,7 @@ public static partial class MidjourneyToolDefinitions
 public static partial class MidjourneyMcpServerExtensions
 {
     /// <summary>
-    /// Adds the MCP server with one tool per operation of this spec (checked before any request, bounded waits with progress, next_actions, refusals with fixes, journal, previews); with no MJMCP_API_KEY an embedded sandbox serves the spec. Logs go to stderr. Add a transport to the result, e.g. WithStdioServerTransport().
+    /// Adds the MCP server with one tool per operation of this spec (checked before any request, bounded waits with progress, next_actions, refusals with fixes, journal, previews); with no MJMCP_API_KEY an embedded sandbox serves the spec. Logs go to stderr. Add a transport to the result: WithStdioTransport() (stdio that answers every request read before stdin ends).
     /// </summary>
     /// <param name="builder">The host builder.</param>
     /// <param name="configure">Overrides the settings read from MJMCP_* variables and the MjMcp configuration section.</param>

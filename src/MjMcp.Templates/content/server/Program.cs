@@ -3,5 +3,5 @@ using Microsoft.Extensions.Hosting;
 using MyServer.Mj;
 
 var builder = Host.CreateApplicationBuilder(args);
-builder.AddMidjourneyMcpServer().WithStdioServerTransport();
+builder.AddMidjourneyMcpServer().WithStdioTransport();
 await builder.Build().RunAsync();

@@ -3,8 +3,8 @@ using System.Text;
 
 namespace MjMcp.Server.Tests;
 
-/// <summary>The journal's write-ahead intents, final states and start-up checks.</summary>
-public sealed class JournalTests
+/// <summary>The journal's write-ahead intents, final states and start-up checks; shutdown on SIGTERM and on stdin's end.</summary>
+public sealed class NeverLoseATaskTests
 {
     private static FetchResponse Update(string taskId, string status, string taskType = "imagine") =>
         FetchResponse.Parse(Encoding.UTF8.GetBytes(status == "finished"
@@ -123,6 +123,42 @@ public sealed class JournalTests
             using var exitDeadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await process.WaitForExitAsync(exitDeadline.Token);
             Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task RequestsReadBeforeStdinEndsAreAllAnswered()
+    {
+        using var process = Process.Start(ServerStart(Paths.TempDir("stdin-eof"), []))!;
+        try
+        {
+            foreach (var line in new[]
+            {
+                """{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"pipe","version":"1"}}}""",
+                """{"jsonrpc":"2.0","method":"notifications/initialized"}""",
+                """{"jsonrpc":"2.0","id":2,"method":"tools/list"}""",
+                """{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"imagine","arguments":{"prompt":"a fox in the snow"}}}""",
+            })
+            {
+                await process.StandardInput.WriteLineAsync(line);
+            }
+
+            process.StandardInput.Close();
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+            var stdout = await process.StandardOutput.ReadToEndAsync(deadline.Token);
+            await process.WaitForExitAsync(deadline.Token);
+            var answers = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+            Assert.Equal([1, 2, 3], answers.Where(a => a.TryGetProperty("id", out _)).Select(a => a.GetProperty("id").GetInt32()).Order());
+            var call = answers.Single(a => a.TryGetProperty("id", out var id) && id.GetInt32() == 3);
+            Assert.Equal("finished", call.GetProperty("result").GetProperty("structuredContent").GetProperty("state").GetString());
+            Assert.Equal(0, process.ExitCode);
         }
         finally
         {
