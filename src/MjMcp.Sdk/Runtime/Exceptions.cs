@@ -80,7 +80,7 @@ public sealed class MjRateLimitedException : MjProviderException
 {
     /// <summary>Creates the exception.</summary>
     public MjRateLimitedException(string path, string? providerMessage, TimeSpan? retryAfter)
-        : base(HttpStatusCode.TooManyRequests, path, providerMessage, $"The provider is rate-limiting {path} (429){(retryAfter is { } r ? $"; retry after {r.TotalSeconds:0.#} s" : string.Empty)}.")
+        : base(HttpStatusCode.TooManyRequests, path, providerMessage, $"The provider is rate-limiting {path} (429){(retryAfter is { } r ? $"; retry after {r.TotalSeconds:0.#} s" : string.Empty)}. Nothing was created, so retrying then is safe.")
     {
         RetryAfter = retryAfter;
     }

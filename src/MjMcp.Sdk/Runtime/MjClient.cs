@@ -413,6 +413,7 @@ public class MjClient
                 {
                     MayHaveCreatedTask = true,
                 },
+                HttpStatusCode.ServiceUnavailable when isSubmit => new MjProviderException(response.StatusCode, path, message, $"The provider is unavailable for {path} (503): {message ?? "no message"}. Nothing was created, so retrying later is safe."),
                 _ => new MjProviderException(response.StatusCode, path, message, $"The provider refused {path} ({(int)response.StatusCode}): {message ?? "no message"}."),
             };
         }
