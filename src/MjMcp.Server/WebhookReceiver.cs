@@ -103,6 +103,9 @@ public sealed partial class WebhookReceiver : IAsyncDisposable
     /// <summary>Requests refused so far (wrong path or method, wrong or missing secret, too large, too slow, bad body, busy).</summary>
     public int Rejected => Volatile.Read(ref _rejected);
 
+    /// <summary>Requests whose body is being read or handled now (for tests).</summary>
+    internal int InFlight => _options.MaxConcurrentRequests - _slots.CurrentCount;
+
     /// <summary>Every accepted update, after the client has been told. Handlers run on the request's thread; one that throws makes the reply 500.</summary>
     public event Action<WebhookUpdate>? Updated;
 
