@@ -222,9 +222,13 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
         // Webhooks wake waiting tools at once and keep the journal current; polling stays the fallback.
         if (_sandbox is not null || _options.WebhookPort is not null)
         {
-            _webhook = WebhookReceiver.Start(_services.GetRequiredService<MjClient>(), _options.WebhookPort ?? 0, _options.WebhookPath, logger: _logger);
+            _webhook = await WebhookReceiver.StartAsync(
+                _services.GetRequiredService<MjClient>(),
+                new WebhookReceiverOptions { Port = _options.WebhookPort ?? 0, Path = _options.WebhookPath },
+                _logger,
+                cancellationToken).ConfigureAwait(false);
             var journal = _services.GetRequiredService<TaskJournal>();
-            _webhook.Updated += update => journal.ApplyFetch(update, _spec.Rules);
+            _webhook.Updated += update => journal.ApplyFetch(update.Update, _spec.Rules);
         }
 
         Log.Started(_logger, _settings.Backend, _options.DataDir);

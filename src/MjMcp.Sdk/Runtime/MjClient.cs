@@ -29,7 +29,7 @@ public class MjClient
     private readonly TimeProvider _time;
     private readonly TaskSignals _signals = new();
     private readonly Uri _baseUrl;
-    private WebhookReceiver? _webhook;
+    private WebhookTarget? _webhook;
 
     /// <summary>
     /// Creates a client for the spec whose rule table is <paramref name="rules"/>, over <paramref name="httpClient"/>
@@ -127,10 +127,14 @@ public class MjClient
         _signals.Publish(update);
     }
 
-    /// <summary>The attached webhook receiver, if any: submissions without their own webhook_url carry its URL and secret.</summary>
-    public WebhookReceiver? Webhook => Volatile.Read(ref _webhook);
+    /// <summary>The webhook in use, if any: submissions without their own webhook_url carry its URL and secret.</summary>
+    public WebhookTarget? Webhook => Volatile.Read(ref _webhook);
 
-    internal void AttachWebhook(WebhookReceiver? receiver) => Volatile.Write(ref _webhook, receiver);
+    /// <summary>
+    /// Sets (or, with null, clears) the webhook that submissions without their own webhook_url carry. A receiver
+    /// that starts calls this; updates it receives go to <see cref="ReportUpdate"/>.
+    /// </summary>
+    public void UseWebhook(WebhookTarget? target) => Volatile.Write(ref _webhook, target);
 
     /// <summary>
     /// Submits an operation form with a wire body (wire names, without the parent field). The parameters

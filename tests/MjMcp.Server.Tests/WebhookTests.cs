@@ -1,8 +1,9 @@
 using System.Net;
 using System.Text;
 using MjMcp.Sandbox;
+using MjMcp.Server;
 
-namespace MjMcp.Sdk.Tests;
+namespace MjMcp.Server.Tests;
 
 /// <summary>The local webhook receiver: the right secret wakes waiters with zero polls; anything else is refused; replays are harmless.</summary>
 public sealed class WebhookTests
@@ -20,7 +21,7 @@ public sealed class WebhookTests
     {
         await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "hook-key", Timing = new SandboxTiming(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(1500)) });
         var mj = Client(sandbox);
-        await using var receiver = WebhookReceiver.Start(mj);
+        await using var receiver = await WebhookReceiver.StartAsync(mj, new WebhookReceiverOptions());
         var updates = 0;
         receiver.Updated += _ => Interlocked.Increment(ref updates);
         var grid = await mj.ImagineAsync("hooked lighthouse").WaitAsync(null, TimeSpan.FromSeconds(30));
@@ -37,7 +38,7 @@ public sealed class WebhookTests
     {
         await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "hook-key", Timing = new SandboxTiming(TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10)) });
         var mj = Client(sandbox);
-        await using var receiver = WebhookReceiver.Start(mj, secret: "the-right-secret");
+        await using var receiver = await WebhookReceiver.StartAsync(mj, new WebhookReceiverOptions { Secret = "the-right-secret" });
         var pending = await mj.ImagineAsync("slow");
         var wait = pending.WaitAsync(null, TimeSpan.FromSeconds(60));
         var finished = $$"""{"task_id":"{{pending.TaskId}}","task_type":"imagine","status":"finished","percentage":"100","original_image_url":"http://x/g.png","image_urls":["http://x/1.png","http://x/2.png","http://x/3.png","http://x/4.png"]}""";
