@@ -228,7 +228,7 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
                 _logger,
                 cancellationToken).ConfigureAwait(false);
             var journal = _services.GetRequiredService<TaskJournal>();
-            _webhook.Updated += update => journal.ApplyFetch(update.Update, _spec.Rules);
+            _webhook.Updated += update => journal.ApplyWebhook(update.Update, update.IntentId, _spec.Rules);
         }
 
         Log.Started(_logger, _settings.Backend, _options.DataDir);
