@@ -31,8 +31,26 @@ internal static class Operations
 /// <summary>A request the sandbox refuses, with the provider's 400 error text.</summary>
 internal sealed class Rejection(string message) : Exception(message);
 
+/// <summary>A checked image URL: one of the sandbox's own images (task id and name), or a URL on an allowed host.</summary>
+internal sealed record ImageSource(string? TaskId, string? Name, Uri? Url);
+
 public sealed partial class SandboxServer
 {
+    /// <summary>The longest prompt accepted, in UTF-8 bytes (the provider refuses absurd prompts; a spec's max_length wins for its operations).</summary>
+    internal const int MaxPromptBytes = 8192;
+
+    /// <summary>The longest image URL accepted.</summary>
+    internal const int MaxUrlLength = 4096;
+
+    /// <summary>Refuses a prompt longer than <paramref name="limit"/> UTF-8 bytes.</summary>
+    private static void CheckPromptLength(JsonElement body, int limit = MaxPromptBytes)
+    {
+        if (Text(body, "prompt") is { } prompt && (prompt.Length > limit || System.Text.Encoding.UTF8.GetByteCount(prompt) > limit))
+        {
+            throw new Rejection($"prompt is too long: at most {limit} bytes (UTF-8) are accepted. Shorten it (/shorten helps) and submit again.");
+        }
+    }
+
     private async Task<(int, byte[])> SubmitAsync(HttpContext context, string path, JsonElement body)
     {
         var operation = path.TrimStart('/');
@@ -92,6 +110,7 @@ public sealed partial class SandboxServer
             throw new Rejection("webhook_url must be an http(s) URL on this machine (the sandbox only calls loopback).");
         }
 
+        CheckPromptLength(body);
         switch (operation)
         {
             case "imagine":
@@ -205,18 +224,26 @@ public sealed partial class SandboxServer
                 }
 
             case "describe":
-                inputs = [await ReadImageAsync(Text(body, "image_url"), "image_url", cancellationToken).ConfigureAwait(false)];
-                prompt = Text(body, "image_url")!;
-                break;
+                {
+                    var image = CheckImageUrl(Text(body, "image_url"), "image_url");
+                    inputs = [await ReadImageAsync(image, "image_url", cancellationToken).ConfigureAwait(false)];
+                    prompt = Text(body, "image_url")!;
+                    break;
+                }
 
             case "faceswap":
-                inputs =
-                [
-                    await ReadImageAsync(Text(body, "target_image_url"), "target_image_url", cancellationToken).ConfigureAwait(false),
-                    await ReadImageAsync(Text(body, "swap_image_url"), "swap_image_url", cancellationToken).ConfigureAwait(false),
-                ];
-                prompt = Text(body, "target_image_url") + " " + Text(body, "swap_image_url");
-                break;
+                {
+                    // Both checked before either is read: a refused URL means nothing was fetched.
+                    var target = CheckImageUrl(Text(body, "target_image_url"), "target_image_url");
+                    var swap = CheckImageUrl(Text(body, "swap_image_url"), "swap_image_url");
+                    inputs =
+                    [
+                        await ReadImageAsync(target, "target_image_url", cancellationToken).ConfigureAwait(false),
+                        await ReadImageAsync(swap, "swap_image_url", cancellationToken).ConfigureAwait(false),
+                    ];
+                    prompt = Text(body, "target_image_url") + " " + Text(body, "swap_image_url");
+                    break;
+                }
 
             case "blend":
                 {
@@ -226,10 +253,12 @@ public sealed partial class SandboxServer
                     }
 
                     parameters["dimension"] = Text(body, "dimension") is null ? "square" : OneOf(body, "dimension", ["square", "portrait", "landscape"]);
+                    // Every URL checked before any is read: a refused URL means nothing was fetched.
+                    var sources = urls.EnumerateArray().Select(url => CheckImageUrl(url.ValueKind == JsonValueKind.String ? url.GetString() : null, "image_urls")).ToList();
                     inputs = [];
-                    foreach (var url in urls.EnumerateArray())
+                    foreach (var source in sources)
                     {
-                        inputs.Add(await ReadImageAsync(url.ValueKind == JsonValueKind.String ? url.GetString() : null, "image_urls", cancellationToken).ConfigureAwait(false));
+                        inputs.Add(await ReadImageAsync(source, "image_urls", cancellationToken).ConfigureAwait(false));
                     }
 
                     prompt = string.Join(" ", urls.EnumerateArray().Select(u => u.ToString()));
@@ -351,35 +380,122 @@ public sealed partial class SandboxServer
         }
     }
 
-    /// <summary>Images this sandbox served are read from storage; other loopback URLs are fetched (10 s, 20 MiB).</summary>
-    private async Task<byte[]> ReadImageAsync(string? url, string field, CancellationToken cancellationToken)
+    /// <summary>
+    /// Checks an image URL before anything is created, spent or fetched: it must name an image this sandbox stores, under its
+    /// own base URL (read from storage, never over HTTP), or point to a host of <see cref="SandboxOptions.AllowedImageHosts"/>
+    /// (fetched later, 10 s, 20 MiB, no redirects). Anything else is refused, so the sandbox never contacts an arbitrary address.
+    /// </summary>
+    private ImageSource CheckImageUrl(string? url, string field)
     {
-        if (url is null || !Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        if (url is null || url.Length > MaxUrlLength || !Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
         {
-            throw new Rejection($"{field} must be an http(s) image URL.");
+            throw new Rejection($"{field} must be an http(s) image URL of at most {MaxUrlLength} characters.");
         }
 
-        var segments = uri.AbsolutePath.Trim('/').Split('/');
-        if (segments.Length == 3 && segments[0] == "images" && IsLoopback(url) && _store.Get(segments[1]) is { } owner)
+        if (uri.UserInfo.Length > 0)
         {
-            var name = segments[2].Replace(".png", string.Empty, StringComparison.Ordinal);
-            var path = _store.ImagePath(owner.Id, name);
-            return owner.Images.Contains(name) && File.Exists(path)
-                ? await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false)
-                : throw new Rejection($"{field} '{url}' names no image of this sandbox.");
+            throw new Rejection($"{field} must not carry credentials (user:password@).");
         }
 
-        if (!IsLoopback(url))
+        if (string.Equals(uri.Scheme, BaseUrl.Scheme, StringComparison.OrdinalIgnoreCase) && string.Equals(uri.Host, BaseUrl.Host, StringComparison.OrdinalIgnoreCase) && uri.Port == BaseUrl.Port)
         {
-            throw new Rejection($"{field}: the sandbox can only read images it served or loopback URLs (it has no network).");
+            var segments = uri.AbsolutePath.Split('/');
+            if (segments is ["", "images", var id, var file] && _store.Get(id) is { } owner)
+            {
+                var name = file.EndsWith(".png", StringComparison.Ordinal) ? file[..^4] : file;
+                if (owner.Images.Contains(name) && File.Exists(_store.ImagePath(owner.Id, name)))
+                {
+                    return new ImageSource(owner.Id, name, null);
+                }
+            }
+
+            throw new Rejection($"{field} '{Short(url)}' names no image this sandbox stores (its images are {BaseUrl}images/{{task_id}}/{{name}}.png, as /fetch lists them).");
         }
 
+        if (IsAllowedHost(uri))
+        {
+            return new ImageSource(null, null, uri);
+        }
+
+        throw new Rejection($"{field} '{Short(url)}' is not allowed: the sandbox reads only its own images ({BaseUrl}images/...) and hosts listed in SandboxOptions.AllowedImageHosts; it fetches nothing else.");
+    }
+
+    private bool IsAllowedHost(Uri uri)
+    {
+        var host = uri.Host.Trim('[', ']');
+        foreach (var entry in Options.AllowedImageHosts)
+        {
+            var text = entry.Trim();
+            string name;
+            int? port = null;
+            if (text.StartsWith('['))
+            {
+                var close = text.IndexOf(']', StringComparison.Ordinal);
+                if (close < 0)
+                {
+                    continue;
+                }
+
+                name = text[1..close];
+                var rest = text[(close + 1)..];
+                if (rest.StartsWith(':') && int.TryParse(rest[1..], NumberStyles.None, CultureInfo.InvariantCulture, out var p))
+                {
+                    port = p;
+                }
+                else if (rest.Length > 0)
+                {
+                    continue;
+                }
+            }
+            else if (text.Count(c => c == ':') == 1)
+            {
+                var colon = text.IndexOf(':', StringComparison.Ordinal);
+                name = text[..colon];
+                if (!int.TryParse(text[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var p))
+                {
+                    continue;
+                }
+
+                port = p;
+            }
+            else
+            {
+                name = text;
+            }
+
+            if (string.Equals(name, host, StringComparison.OrdinalIgnoreCase) && (port is null || port == uri.Port))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string Short(string text) => text.Length <= 200 ? text : text[..200] + "...";
+
+    /// <summary>The bytes of a checked image: from storage for the sandbox's own, else fetched from an allowed host (10 s, 20 MiB).</summary>
+    private async Task<byte[]> ReadImageAsync(ImageSource source, string field, CancellationToken cancellationToken)
+    {
+        if (source.TaskId is { } id)
+        {
+            try
+            {
+                return await File.ReadAllBytesAsync(_store.ImagePath(id, source.Name!), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new Rejection($"{field}: the image of task {id} is no longer stored.");
+            }
+        }
+
+        var uri = source.Url!;
         try
         {
             using var response = await _http.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                throw new Rejection($"{field} '{url}' answered {(int)response.StatusCode}.");
+                throw new Rejection($"{field} '{Short(uri.ToString())}' answered {(int)response.StatusCode}.");
             }
 
             await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
@@ -390,7 +506,7 @@ public sealed partial class SandboxServer
             {
                 if (memory.Length + read > 20L << 20)
                 {
-                    throw new Rejection($"{field} '{url}' is larger than 20 MiB.");
+                    throw new Rejection($"{field} '{Short(uri.ToString())}' is larger than 20 MiB.");
                 }
 
                 memory.Write(buffer, 0, read);
@@ -402,7 +518,7 @@ public sealed partial class SandboxServer
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or InvalidDataException)
         {
-            throw new Rejection($"{field} '{url}' could not be read as an image ({ex.GetType().Name}).");
+            throw new Rejection($"{field} '{Short(uri.ToString())}' could not be read as an image ({ex.GetType().Name}).");
         }
     }
 
