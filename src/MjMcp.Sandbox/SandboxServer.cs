@@ -99,13 +99,22 @@ public sealed partial class SandboxServer : IAsyncDisposable
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         _queue.Writer.TryComplete();
-        await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+
+        // Bounded: requests in flight get up to 3 s to be answered, then their connections are closed (RequestAborted fires).
+        using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(3)))
+        {
+            await _app.StopAsync(grace.Token).ConfigureAwait(false);
+        }
+
         await _app.DisposeAsync().ConfigureAwait(false);
+
+        // A render in progress cannot be interrupted; it is awaited for at most 2 s (an unfinished task is made again on restart).
+        var workers = Task.WhenAll(_workers);
         try
         {
-            await Task.WhenAll(_workers).ConfigureAwait(false);
+            await workers.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or TimeoutException)
         {
         }
 
