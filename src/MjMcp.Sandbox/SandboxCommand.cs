@@ -83,17 +83,9 @@ public static class SandboxCommand
         }
 
         options.DataDirectory ??= Path.Combine(Path.GetTempPath(), "mjmcp-sandbox");
-        await using var server = await SandboxServer.StartAsync(options, cancellationToken).ConfigureAwait(false);
-        await output.WriteLineAsync($"MjMcp sandbox listening on {server.BaseUrl}").ConfigureAwait(false);
-        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-        await error.WriteLineAsync($"Data: {options.DataDirectory}. Any non-empty Authorization key is accepted{(options.ApiKey is null ? string.Empty : " only if it matches --api-key")}. Ctrl+C stops.").ConfigureAwait(false);
-        if (server.SpecServedPaths.Count > 0)
-        {
-            await error.WriteLineAsync($"Also served from {specFile}: {string.Join(", ", server.SpecServedPaths)}.").ConfigureAwait(false);
-        }
 
-        // SIGINT (Ctrl+C) and SIGTERM (kill, docker stop, systemd) stop it cleanly: in-flight requests are answered or
-        // cancelled by the server's bounded shutdown, and the exit code is 0.
+        // Registered before it listens: SIGINT (Ctrl+C) and SIGTERM (kill, docker stop, systemd) stop it cleanly.
+        // Requests in flight are answered or cancelled by the server's bounded shutdown, and the exit code is 0.
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var registration = cancellationToken.Register(() => stopped.TrySetResult());
         var signals = new List<PosixSignalRegistration>();
@@ -115,7 +107,7 @@ public static class SandboxCommand
 
         try
         {
-            await stopped.Task.ConfigureAwait(false);
+            return await ServeAsync(options, specFile, output, error, stopped.Task, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -124,7 +116,20 @@ public static class SandboxCommand
                 signal.Dispose();
             }
         }
+    }
 
+    private static async Task<int> ServeAsync(SandboxOptions options, string? specFile, TextWriter output, TextWriter error, Task stopped, CancellationToken cancellationToken)
+    {
+        await using var server = await SandboxServer.StartAsync(options, cancellationToken).ConfigureAwait(false);
+        await output.WriteLineAsync($"MjMcp sandbox listening on {server.BaseUrl}").ConfigureAwait(false);
+        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await error.WriteLineAsync($"Data: {options.DataDirectory}. Any non-empty Authorization key is accepted{(options.ApiKey is null ? string.Empty : " only if it matches --api-key")}. Ctrl+C stops.").ConfigureAwait(false);
+        if (server.SpecServedPaths.Count > 0)
+        {
+            await error.WriteLineAsync($"Also served from {specFile}: {string.Join(", ", server.SpecServedPaths)}.").ConfigureAwait(false);
+        }
+
+        await stopped.ConfigureAwait(false);
         await error.WriteLineAsync("Stopping.").ConfigureAwait(false);
         return 0;
     }

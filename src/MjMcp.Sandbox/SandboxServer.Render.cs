@@ -17,15 +17,28 @@ public sealed partial class SandboxServer
                 Render(task);
                 task.Rendered = true;
             }
-#pragma warning disable CA1031 // A render failure becomes a failed task, like the provider's.
+            catch (Rejection missing)
+            {
+                task.Error = "The image could not be made: " + missing.Message;
+                Log.RenderFailed(_logger, task.Id, missing.Message);
+            }
+#pragma warning disable CA1031 // A render failure becomes a failed task, like the provider's, with no internals in its message.
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                task.Error = "The image could not be made: " + ex.Message;
-                Log.RenderFailed(_logger, task.Id, ex.Message);
+                task.Error = ex is NullReferenceException or IOException or UnauthorizedAccessException
+                    ? "The image could not be made (internal error in the sandbox); submit again."
+                    : "The image could not be made: " + ex.Message;
+                Log.RenderFailed(_logger, task.Id, ex.ToString());
+            }
+
+            if (task.Error is not null)
+            {
+                Interlocked.Increment(ref _renderFailures);
             }
 
             task.Inputs = null;
+            MarkDone(task);
             _store.Save(task);
             _store.Evict();
         }
@@ -33,8 +46,15 @@ public sealed partial class SandboxServer
 
     private void Render(SandboxTask task)
     {
-        var parent = task.ParentId is null ? null : _store.Get(task.ParentId);
-        RgbaImage ParentImage(string name) => PngCodec.Decode(File.ReadAllBytes(_store.ImagePath(parent!.Id, name)));
+        var parent = task.ParentId is null ? null : _store.Get(task.ParentId) ?? throw new Rejection($"its parent task '{task.ParentId}' is no longer stored. Submit again with a task that exists.");
+        RgbaImage ParentImage(string name)
+        {
+            var path = _store.ImagePath(parent!.Id, name);
+            return parent.Images.Contains(name) && File.Exists(path)
+                ? PngCodec.Decode(File.ReadAllBytes(path))
+                : throw new Rejection($"image {name} of its parent task '{parent.Id}' is no longer stored. Submit again with a task that exists.");
+        }
+
         if (task.SpecMade)
         {
             RenderFromSpec(task, parent);

@@ -72,7 +72,17 @@ public sealed partial class SandboxServer
     {
         task.WebhookUrl = Text(body, "webhook_url");
         task.WebhookSecret = Text(body, "webhook_secret");
-        _store.Save(task);
+        if (task.Error is not null)
+        {
+            MarkDone(task);
+        }
+
+        // The parent was checked finished a moment ago; it is pinned here, atomically with that it still exists.
+        if (!_store.TryAdd(task))
+        {
+            return (400, Error($"The parent task '{task.ParentId}' was not found: it is no longer stored. Submit again with a task that exists."));
+        }
+
         Counters.Accepted();
         Interlocked.Add(ref _creditsSpent, credits);
         if (withoutImages || task.Error is not null)
@@ -532,7 +542,14 @@ public sealed partial class SandboxServer
         {
             if (task.Operation == "seed")
             {
-                task.SeedValue = _store.Get(task.ParentId!)!.Seed.ToString(CultureInfo.InvariantCulture);
+                if (task.ParentId is { } parentId && _store.Get(parentId) is { } parent)
+                {
+                    task.SeedValue = parent.Seed.ToString(CultureInfo.InvariantCulture);
+                }
+                else
+                {
+                    task.Error = $"The seed could not be read: the parent task '{task.ParentId}' is no longer stored.";
+                }
             }
             else
             {
@@ -541,7 +558,9 @@ public sealed partial class SandboxServer
         }
 
         task.Rendered = task.Error is null;
+        MarkDone(task);
         _store.Save(task);
+        _store.Evict();
     }
 
     private static (List<string> Content, string Full) Shorten(string prompt)

@@ -312,7 +312,7 @@ public sealed class ContractTests
     public async Task OldTasksAreEvictedPastTheStorageLimit()
     {
         var dir = Path.Combine(Path.GetTempPath(), "mjmcp-sandbox-evict-" + Guid.NewGuid().ToString("N"));
-        var (server, http) = await StartAsync(new SandboxOptions { DataDirectory = dir, CandidateSize = 128, MaxStorageBytes = 400_000 });
+        var (server, http) = await StartAsync(new SandboxOptions { DataDirectory = dir, CandidateSize = 128, MaxStorageBytes = 400_000, MinRetention = TimeSpan.Zero });
         await using var _ = server;
         var ids = new List<string>();
         for (var i = 0; i < 8; i++)
