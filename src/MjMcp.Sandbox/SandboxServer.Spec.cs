@@ -32,7 +32,7 @@ public sealed partial class SandboxServer
         foreach (var operation in spec.Operations)
         {
             var path = "/" + operation.Path.Trim().Trim('/');
-            if (path.Length == 1 || Operations.Paths.Contains(path, StringComparer.Ordinal) || ReservedPaths.Contains(path, StringComparer.Ordinal) ||
+            if (path.Length == 1 || HandWrittenByPath.ContainsKey(path) || ReservedPaths.Contains(path, StringComparer.Ordinal) ||
                 path.StartsWith("/images/", StringComparison.Ordinal) || _specPaths.Contains(path, StringComparer.Ordinal))
             {
                 continue;

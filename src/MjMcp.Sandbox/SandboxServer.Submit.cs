@@ -6,28 +6,6 @@ using MjMcp.Imaging;
 
 namespace MjMcp.Sandbox;
 
-/// <summary>The submit endpoints and the provider's own checks (independent of the SDK's).</summary>
-internal static class Operations
-{
-    public static readonly string[] Paths =
-        ["/imagine", "/reroll", "/variations", "/upscale-1x", "/upscale-alt", "/upscale-highres", "/inpaint", "/outpaint", "/pan", "/describe", "/blend", "/seed", "/faceswap", "/shorten"];
-
-    public static int Credits(string operation) => operation switch
-    {
-        "upscale-1x" or "describe" or "shorten" or "seed" => 2,
-        _ => 4,
-    };
-
-    public static string? StageOf(string operation) => operation switch
-    {
-        "imagine" or "reroll" or "blend" or "variations" or "pan" or "outpaint" or "inpaint" => "grid",
-        "upscale-1x" => "upscaled",
-        "upscale-alt" or "upscale-highres" => "hires",
-        "faceswap" => "image",
-        _ => null,
-    };
-}
-
 /// <summary>A request the sandbox refuses, with the provider's 400 error text.</summary>
 internal sealed class Rejection(string message) : Exception(message);
 
@@ -53,7 +31,7 @@ public sealed partial class SandboxServer
 
     private async Task<(int, byte[])> SubmitAsync(HttpContext context, string path, JsonElement body)
     {
-        var operation = path.TrimStart('/');
+        var operation = HandWrittenByPath[path];
         SandboxTask task;
         try
         {
@@ -64,7 +42,7 @@ public sealed partial class SandboxServer
             return (400, Error(rejection.Message));
         }
 
-        return Accept(task, body, Operations.Credits(operation), withoutImages: task.Operation is "seed" or "shorten");
+        return Accept(task, body, operation.Credits, withoutImages: operation.Render is null);
     }
 
     /// <summary>Stores an accepted task, spends its credits, starts it and its webhooks; the provider's 200 {task_id}.</summary>
@@ -107,187 +85,22 @@ public sealed partial class SandboxServer
         }));
     }
 
-    private async Task<SandboxTask> CreateAsync(string operation, JsonElement body, CancellationToken cancellationToken)
+    /// <summary>The provider's own checks of a hand-written operation (its row's), then the task they describe.</summary>
+    private async Task<SandboxTask> CreateAsync(HandWrittenOperation row, JsonElement body, CancellationToken cancellationToken)
     {
-        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
-        SandboxTask? parent = null;
-        string prompt;
-        string taskType = operation;
-        List<byte[]>? inputs = null;
-
         if (Text(body, "webhook_url") is { } hook && !IsLoopback(hook))
         {
             throw new Rejection("webhook_url must be an http(s) URL on this machine (the sandbox only calls loopback).");
         }
 
         CheckPromptLength(body);
-        switch (operation)
-        {
-            case "imagine":
-                prompt = RequiredPrompt(body);
-                if (Text(body, "aspect_ratio") is { } ratio)
-                {
-                    var parts = ratio.Split(':');
-                    if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var aw) || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ah) || aw < 1 || ah < 1 || aw > 100 || ah > 100)
-                    {
-                        throw new Rejection($"aspect_ratio '{ratio}' is invalid: use width:height such as 16:9.");
-                    }
-
-                    parameters["aspect_ratio"] = ratio;
-                }
-
-                break;
-
-            case "reroll":
-                parent = Parent(body, "parent_task_id", operation, ["grid"]);
-                if (parent.Operation is not ("imagine" or "reroll"))
-                {
-                    throw new Rejection($"parent_task_id '{parent.Id}' is a {parent.TaskType} task; /reroll needs an imagine (or reroll) task.");
-                }
-
-                prompt = Text(body, "prompt") ?? parent.Prompt;
-                break;
-
-            case "variations":
-                {
-                    var index = Text(body, "index") ?? throw new Rejection("index is required: 1-4 for a grid parent, strong or subtle for an upscaled parent.");
-                    if (index is "strong" or "subtle")
-                    {
-                        parent = Parent(body, "parent_task_id", operation + " with index " + index, ["upscaled"]);
-                        taskType = "variation-" + index;
-                    }
-                    else
-                    {
-                        var position = GridIndex(index, "index");
-                        parent = Parent(body, "parent_task_id", operation + " with index 1-4", ["grid"]);
-                        taskType = "variation-" + position.ToString(CultureInfo.InvariantCulture);
-                    }
-
-                    parameters["index"] = index;
-                    prompt = Text(body, "prompt") ?? parent.Prompt;
-                    break;
-                }
-
-            case "upscale-1x":
-                {
-                    var position = GridIndex(Text(body, "index") ?? throw new Rejection("index is required: 1-4."), "index");
-                    parent = Parent(body, "parent_task_id", operation, ["grid"]);
-                    parameters["index"] = position.ToString(CultureInfo.InvariantCulture);
-                    taskType = "upscale#" + parameters["index"];
-                    prompt = parent.Prompt;
-                    break;
-                }
-
-            case "upscale-alt":
-                {
-                    var type = OneOf(body, "type", ["subtle", "creative"]);
-                    parent = Parent(body, "parent_task_id", operation, ["upscaled"]);
-                    parameters["type"] = type;
-                    taskType = "upscale-" + type;
-                    prompt = parent.Prompt;
-                    break;
-                }
-
-            case "upscale-highres":
-                {
-                    var type = OneOf(body, "type", ["2x", "4x"]);
-                    parent = Parent(body, "parent_task_id", operation, ["upscaled"]);
-                    parameters["type"] = type;
-                    taskType = "upscale-highres-" + type;
-                    prompt = parent.Prompt;
-                    break;
-                }
-
-            case "pan":
-                {
-                    var direction = OneOf(body, "direction", ["up", "down", "left", "right"]);
-                    parent = Parent(body, "parent_task_id", operation, ["upscaled"]);
-                    parameters["direction"] = direction;
-                    taskType = "pan-" + direction;
-                    prompt = Text(body, "prompt") ?? parent.Prompt;
-                    break;
-                }
-
-            case "outpaint":
-                {
-                    var text = Text(body, "zoom_ratio") ?? throw new Rejection("zoom_ratio is required: 1 (make square) or a number above 1 up to 2.");
-                    if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var zoom) || zoom < 1 || zoom > 2)
-                    {
-                        throw new Rejection($"zoom_ratio '{text}' is out of range: use 1 (make square) or a number above 1 up to 2.");
-                    }
-
-                    parent = Parent(body, "parent_task_id", operation, ["upscaled"]);
-                    parameters["zoom_ratio"] = zoom.ToString("R", CultureInfo.InvariantCulture);
-                    taskType = "outpaint-" + parameters["zoom_ratio"];
-                    prompt = Text(body, "prompt") ?? parent.Prompt;
-                    break;
-                }
-
-            case "inpaint":
-                {
-                    var mask = Text(body, "mask") ?? throw new Rejection("mask is required: a PNG (base64 or data: URL), white where to redraw.");
-                    var bytes = DecodeBase64Image(mask, "mask");
-                    parent = Parent(body, "parent_task_id", operation, ["upscaled"]);
-                    inputs = [bytes];
-                    prompt = Text(body, "prompt") ?? parent.Prompt;
-                    break;
-                }
-
-            case "describe":
-                {
-                    var image = CheckImageUrl(Text(body, "image_url"), "image_url");
-                    inputs = [await ReadImageAsync(image, "image_url", cancellationToken).ConfigureAwait(false)];
-                    prompt = Text(body, "image_url")!;
-                    break;
-                }
-
-            case "faceswap":
-                {
-                    // Both checked before either is read: a refused URL means nothing was fetched.
-                    var target = CheckImageUrl(Text(body, "target_image_url"), "target_image_url");
-                    var swap = CheckImageUrl(Text(body, "swap_image_url"), "swap_image_url");
-                    inputs =
-                    [
-                        await ReadImageAsync(target, "target_image_url", cancellationToken).ConfigureAwait(false),
-                        await ReadImageAsync(swap, "swap_image_url", cancellationToken).ConfigureAwait(false),
-                    ];
-                    prompt = Text(body, "target_image_url") + " " + Text(body, "swap_image_url");
-                    break;
-                }
-
-            case "blend":
-                {
-                    if (!body.TryGetProperty("image_urls", out var urls) || urls.ValueKind != JsonValueKind.Array || urls.GetArrayLength() is < 2 or > 5)
-                    {
-                        throw new Rejection("image_urls must be a list of 2 to 5 image URLs.");
-                    }
-
-                    parameters["dimension"] = Text(body, "dimension") is null ? "square" : OneOf(body, "dimension", ["square", "portrait", "landscape"]);
-                    // Every URL checked before any is read: a refused URL means nothing was fetched.
-                    var sources = urls.EnumerateArray().Select(url => CheckImageUrl(url.ValueKind == JsonValueKind.String ? url.GetString() : null, "image_urls")).ToList();
-                    inputs = [];
-                    foreach (var source in sources)
-                    {
-                        inputs.Add(await ReadImageAsync(source, "image_urls", cancellationToken).ConfigureAwait(false));
-                    }
-
-                    prompt = string.Join(" ", urls.EnumerateArray().Select(u => u.ToString()));
-                    break;
-                }
-
-            case "seed":
-                parent = Parent(body, "task_id", operation, ["grid", "upscaled", "hires", "image"]);
-                prompt = parent.Prompt;
-                break;
-
-            case "shorten":
-                prompt = RequiredPrompt(body);
-                break;
-
-            default:
-                throw new Rejection("Unknown endpoint.");
-        }
-
+        var draft = await row.Check(this, row, body, cancellationToken).ConfigureAwait(false);
+        var operation = row.Name;
+        var parameters = draft.Parameters;
+        var parent = draft.Parent;
+        var prompt = draft.Prompt;
+        var taskType = draft.TaskType ?? operation;
+        var inputs = draft.Inputs;
         var seed = (long)(Pictures.Hash(prompt + "|" + operation + "|" + (parent?.Id ?? string.Empty) + "|" + string.Join(",", parameters.Select(p => p.Key + "=" + p.Value)), 0, 0) % 4_294_967_295UL);
         var task = new SandboxTask
         {
@@ -297,12 +110,12 @@ public sealed partial class SandboxServer
             ParentId = parent?.Id,
             Prompt = prompt,
             Seed = seed,
-            Stage = Operations.StageOf(operation),
+            Stage = row.Stage,
             CreatedAt = Options.TimeProvider.GetUtcNow(),
             Params = parameters,
             Inputs = inputs,
         };
-        if (operation is not ("describe" or "faceswap" or "blend") && Banned(prompt) is { } word)
+        if (row.Moderated && Banned(prompt) is { } word)
         {
             task.Error = $"The prompt was blocked by moderation: the word '{word}' is not allowed. Change the prompt and submit again.";
         }

@@ -141,10 +141,10 @@ public sealed partial class SandboxServer : IAsyncDisposable
 
     private void Map()
     {
-        foreach (var path in Operations.Paths)
+        foreach (var operation in HandWritten)
         {
-            var operation = path;
-            _app.MapPost(path, context => HandleAsync(context, operation, isFetch: false, SubmitAsync));
+            var path = operation.Path;
+            _app.MapPost(path, context => HandleAsync(context, path, isFetch: false, SubmitAsync));
         }
 
         MapSpecOperations();
