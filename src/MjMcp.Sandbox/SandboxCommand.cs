@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using MjMcp.Rules;
 
 namespace MjMcp.Sandbox;
@@ -14,11 +15,11 @@ public static class SandboxCommand
     /// </summary>
     public static Func<string, SpecRules>? SpecLoader { get; set; }
 
-    /// <summary>Runs until Ctrl+C. Options: --port N (default 5077), --data-dir D, --api-key K, --realistic, --spec FILE.</summary>
+    /// <summary>Runs until Ctrl+C (SIGINT) or SIGTERM. Options: --port N (default 5077), --data-dir D, --api-key K, --realistic, --spec FILE.</summary>
     public static Task<int> RunAsync(string[] args, CancellationToken cancellationToken) => RunAsync(args, Console.Out, Console.Error, cancellationToken);
 
     /// <summary>
-    /// Runs until Ctrl+C or <paramref name="cancellationToken"/>, writing the listening line to <paramref name="output"/> and
+    /// Runs until SIGINT (Ctrl+C), SIGTERM or <paramref name="cancellationToken"/>, writing the listening line to <paramref name="output"/> and
     /// notes and errors to <paramref name="error"/>. Returns 0, or 2 for bad arguments or a spec that cannot be loaded.
     /// </summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
@@ -82,6 +83,43 @@ public static class SandboxCommand
         }
 
         options.DataDirectory ??= Path.Combine(Path.GetTempPath(), "mjmcp-sandbox");
+
+        // Registered before it listens: SIGINT (Ctrl+C) and SIGTERM (kill, docker stop, systemd) stop it cleanly.
+        // Requests in flight are answered or cancelled by the server's bounded shutdown, and the exit code is 0.
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = cancellationToken.Register(() => stopped.TrySetResult());
+        var signals = new List<PosixSignalRegistration>();
+        foreach (var signal in new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM })
+        {
+            try
+            {
+                signals.Add(PosixSignalRegistration.Create(signal, context =>
+                {
+                    context.Cancel = true;
+                    stopped.TrySetResult();
+                }));
+            }
+            catch (PlatformNotSupportedException)
+            {
+                // A platform without this signal: Ctrl+C still arrives as SIGINT where there is one.
+            }
+        }
+
+        try
+        {
+            return await ServeAsync(options, specFile, output, error, stopped.Task, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var signal in signals)
+            {
+                signal.Dispose();
+            }
+        }
+    }
+
+    private static async Task<int> ServeAsync(SandboxOptions options, string? specFile, TextWriter output, TextWriter error, Task stopped, CancellationToken cancellationToken)
+    {
         await using var server = await SandboxServer.StartAsync(options, cancellationToken).ConfigureAwait(false);
         await output.WriteLineAsync($"MjMcp sandbox listening on {server.BaseUrl}").ConfigureAwait(false);
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -91,23 +129,8 @@ public static class SandboxCommand
             await error.WriteLineAsync($"Also served from {specFile}: {string.Join(", ", server.SpecServedPaths)}.").ConfigureAwait(false);
         }
 
-        var stopped = new TaskCompletionSource();
-        using var registration = cancellationToken.Register(() => stopped.TrySetResult());
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            stopped.TrySetResult();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            await stopped.Task.ConfigureAwait(false);
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
-
+        await stopped.ConfigureAwait(false);
+        await error.WriteLineAsync("Stopping.").ConfigureAwait(false);
         return 0;
     }
 

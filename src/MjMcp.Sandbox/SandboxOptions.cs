@@ -24,8 +24,22 @@ public sealed class SandboxOptions
     /// <summary>Injected faults.</summary>
     public SandboxFaults Faults { get; set; } = new();
 
-    /// <summary>Oldest finished tasks and their images are evicted beyond this.</summary>
+    /// <summary>
+    /// The storage limit: every byte stored counts (images and task JSON). Beyond it, the oldest finished tasks are evicted,
+    /// except tasks younger than <see cref="MinRetention"/> and tasks an unfinished task depends on (a soft limit: when only
+    /// such tasks remain, the store stays above it until they may go).
+    /// </summary>
     public long MaxStorageBytes { get; set; } = 2L << 30;
+
+    /// <summary>A finished task is never evicted before it has been finished this long (default 10 minutes), so clients can fetch and chain it.</summary>
+    public TimeSpan MinRetention { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Hosts ("host" for any port, or "host:port"; IPv6 as "[::1]:8080") whose image URLs the sandbox may fetch for
+    /// describe, blend, faceswap and any other image URL field. Empty by default: only the sandbox's own images
+    /// (its base URL + images/{id}/{name}.png, read from storage) are accepted, and nothing is fetched.
+    /// </summary>
+    public IList<string> AllowedImageHosts { get; } = [];
 
     /// <summary>Credits of the account at start.</summary>
     public long StartingCredits { get; set; } = 10_000;

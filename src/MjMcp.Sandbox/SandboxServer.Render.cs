@@ -17,15 +17,28 @@ public sealed partial class SandboxServer
                 Render(task);
                 task.Rendered = true;
             }
-#pragma warning disable CA1031 // A render failure becomes a failed task, like the provider's.
+            catch (Rejection missing)
+            {
+                task.Error = "The image could not be made: " + missing.Message;
+                Log.RenderFailed(_logger, task.Id, missing.Message);
+            }
+#pragma warning disable CA1031 // A render failure becomes a failed task, like the provider's, with no internals in its message.
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                task.Error = "The image could not be made: " + ex.Message;
-                Log.RenderFailed(_logger, task.Id, ex.Message);
+                task.Error = ex is NullReferenceException or IOException or UnauthorizedAccessException
+                    ? "The image could not be made (internal error in the sandbox); submit again."
+                    : "The image could not be made: " + ex.Message;
+                Log.RenderFailed(_logger, task.Id, ex.ToString());
+            }
+
+            if (task.Error is not null)
+            {
+                Interlocked.Increment(ref _renderFailures);
             }
 
             task.Inputs = null;
+            MarkDone(task);
             _store.Save(task);
             _store.Evict();
         }
@@ -33,88 +46,27 @@ public sealed partial class SandboxServer
 
     private void Render(SandboxTask task)
     {
-        var parent = task.ParentId is null ? null : _store.Get(task.ParentId);
-        RgbaImage ParentImage(string name) => PngCodec.Decode(File.ReadAllBytes(_store.ImagePath(parent!.Id, name)));
+        var parent = task.ParentId is null ? null : _store.Get(task.ParentId) ?? throw new Rejection($"its parent task '{task.ParentId}' is no longer stored. Submit again with a task that exists.");
+        RgbaImage ParentImage(string name)
+        {
+            var path = _store.ImagePath(parent!.Id, name);
+            return parent.Images.Contains(name) && File.Exists(path)
+                ? PngCodec.Decode(File.ReadAllBytes(path))
+                : throw new Rejection($"image {name} of its parent task '{parent.Id}' is no longer stored. Submit again with a task that exists.");
+        }
+
         if (task.SpecMade)
         {
             RenderFromSpec(task, parent);
             return;
         }
 
-        var prompt = task.Prompt;
-        var seed = task.Seed;
-        switch (task.Operation)
+        if (!HandWrittenByName.TryGetValue(task.Operation, out var row) || row.Render is null)
         {
-            case "imagine":
-            case "reroll":
-                {
-                    var (w, h) = Size(task.Params.GetValueOrDefault("aspect_ratio") ?? parent?.Params.GetValueOrDefault("aspect_ratio"), Options.CandidateSize);
-                    SaveGrid(task, v => Pictures.Candidate(prompt, seed, v, w, h));
-                    break;
-                }
-
-            case "variations":
-                {
-                    var index = task.Params["index"];
-                    var strong = index == "strong";
-                    var source = index is "strong" or "subtle" ? ParentImage("image") : ParentImage(index);
-                    var amount = index == "subtle" ? 0.15f : strong ? 0.45f : 0.3f;
-                    SaveGrid(task, v => Mix(source, Pictures.Candidate(prompt, seed, v, source.Width, source.Height), amount));
-                    break;
-                }
-
-            case "upscale-1x":
-                SaveImage(task, "image", ParentImage(task.Params["index"]));
-                break;
-
-            case "upscale-alt":
-                SaveImage(task, "image", Pictures.UpscaleAlt(ParentImage("image"), task.Params["type"] == "creative", seed));
-                break;
-
-            case "upscale-highres":
-                SaveImage(task, "image", Pictures.UpscaleHighres(ParentImage("image"), task.Params["type"] == "4x" ? 4 : 2));
-                break;
-
-            case "pan":
-                {
-                    var source = ParentImage("image");
-                    var direction = Enum.Parse<Imaging.PanDirection>(task.Params["direction"], ignoreCase: true);
-                    SaveGrid(task, v => Pictures.Pan(source, direction, prompt, seed, v));
-                    break;
-                }
-
-            case "outpaint":
-                {
-                    var source = ParentImage("image");
-                    var ratio = double.Parse(task.Params["zoom_ratio"], CultureInfo.InvariantCulture);
-                    SaveGrid(task, v => Pictures.ZoomOut(source, ratio, prompt, seed, v));
-                    break;
-                }
-
-            case "inpaint":
-                {
-                    var source = ParentImage("image");
-                    var mask = PngCodec.Decode(task.Inputs![0]);
-                    SaveGrid(task, v => Pictures.Inpaint(source, mask, prompt, seed, v));
-                    break;
-                }
-
-            case "blend":
-                {
-                    var images = task.Inputs!.Select(b => PngCodec.Decode(b)).ToList();
-                    var dimension = Enum.Parse<Imaging.BlendDimension>(task.Params["dimension"], ignoreCase: true);
-                    SaveGrid(task, v => Pictures.Blend(images, dimension, seed, v));
-                    break;
-                }
-
-            case "describe":
-                task.Content = [.. Pictures.Describe(PngCodec.Decode(task.Inputs![0]))];
-                break;
-
-            case "faceswap":
-                SaveImage(task, "image", Pictures.FaceSwap(PngCodec.Decode(task.Inputs![0]), PngCodec.Decode(task.Inputs[1])));
-                break;
+            throw new InvalidOperationException($"the sandbox does not render {task.Operation}.");
         }
+
+        row.Render(this, task, ParentImage);
     }
 
     private void SaveGrid(SandboxTask task, Func<int, RgbaImage> candidate)

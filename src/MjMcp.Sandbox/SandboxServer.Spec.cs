@@ -32,7 +32,7 @@ public sealed partial class SandboxServer
         foreach (var operation in spec.Operations)
         {
             var path = "/" + operation.Path.Trim().Trim('/');
-            if (path.Length == 1 || Operations.Paths.Contains(path, StringComparer.Ordinal) || ReservedPaths.Contains(path, StringComparer.Ordinal) ||
+            if (path.Length == 1 || HandWrittenByPath.ContainsKey(path) || ReservedPaths.Contains(path, StringComparer.Ordinal) ||
                 path.StartsWith("/images/", StringComparison.Ordinal) || _specPaths.Contains(path, StringComparer.Ordinal))
             {
                 continue;
@@ -72,6 +72,28 @@ public sealed partial class SandboxServer
         if (Text(body, "webhook_url") is { } hook && !IsLoopback(hook))
         {
             throw new Rejection("webhook_url must be an http(s) URL on this machine (the sandbox only calls loopback).");
+        }
+
+        // A prompt the form bounds is bounded by the spec (checked above); any other prompt by the sandbox's own limit.
+        if (!form.Params.Any(p => p.Wire == "prompt" && p.MaxLength is not null))
+        {
+            CheckPromptLength(body);
+        }
+
+        // Image URLs (image_url, image_urls, target_image_url, swap_image_url, ...) follow the hand-written operations' rule;
+        // the generic operations never fetch them.
+        foreach (var param in form.Params.Where(p => p.Kind is ParamKind.Url or ParamKind.UrlList &&
+                     (p.Wire.EndsWith("image_url", StringComparison.Ordinal) || p.Wire.EndsWith("image_urls", StringComparison.Ordinal))))
+        {
+            if (!body.TryGetProperty(param.Wire, out var value))
+            {
+                continue;
+            }
+
+            foreach (var url in value.ValueKind == JsonValueKind.Array ? value.EnumerateArray() : Enumerable.Repeat(value, 1))
+            {
+                _ = CheckImageUrl(url.ValueKind == JsonValueKind.String ? url.GetString() : null, param.Wire);
+            }
         }
 
         var parameters = new Dictionary<string, string>(StringComparer.Ordinal);

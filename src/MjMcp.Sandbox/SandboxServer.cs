@@ -31,6 +31,7 @@ public sealed partial class SandboxServer : IAsyncDisposable
     private readonly string? _tempDirectory;
     private readonly ILogger _logger;
     private long _creditsSpent;
+    private int _renderFailures;
 
     private SandboxServer(WebApplication app, SandboxOptions options, TaskStore store, string? tempDirectory)
     {
@@ -52,6 +53,12 @@ public sealed partial class SandboxServer : IAsyncDisposable
 
     /// <summary>The options it runs with.</summary>
     public SandboxOptions Options { get; }
+
+    /// <summary>Every byte its storage holds (images and task JSON), for tests.</summary>
+    internal long StoredBytes => _store.TotalBytes;
+
+    /// <summary>Tasks whose rendering failed (not moderation), for tests.</summary>
+    internal int RenderFailures => Volatile.Read(ref _renderFailures);
 
     /// <summary>Starts a sandbox on 127.0.0.1.</summary>
     public static async Task<SandboxServer> StartAsync(SandboxOptions options, CancellationToken ct = default)
@@ -75,7 +82,7 @@ public sealed partial class SandboxServer : IAsyncDisposable
             k.Limits.MaxRequestBodySize = 32L << 20;
         });
         var app = builder.Build();
-        var server = new SandboxServer(app, options, new TaskStore(root, options.MaxStorageBytes), temp);
+        var server = new SandboxServer(app, options, new TaskStore(root, options.MaxStorageBytes, options.MinRetention, options.TimeProvider), temp);
         server.Map();
         await app.StartAsync(ct).ConfigureAwait(false);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -99,13 +106,22 @@ public sealed partial class SandboxServer : IAsyncDisposable
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         _queue.Writer.TryComplete();
-        await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+
+        // Bounded: requests in flight get up to 2 s to be answered, then their connections are closed (RequestAborted fires).
+        using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+        {
+            await _app.StopAsync(grace.Token).ConfigureAwait(false);
+        }
+
         await _app.DisposeAsync().ConfigureAwait(false);
+
+        // A render in progress cannot be interrupted; it is awaited for at most 1 s (an unfinished task is made again on restart).
+        var workers = Task.WhenAll(_workers);
         try
         {
-            await Task.WhenAll(_workers).ConfigureAwait(false);
+            await workers.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or TimeoutException)
         {
         }
 
@@ -125,10 +141,10 @@ public sealed partial class SandboxServer : IAsyncDisposable
 
     private void Map()
     {
-        foreach (var path in Operations.Paths)
+        foreach (var operation in HandWritten)
         {
-            var operation = path;
-            _app.MapPost(path, context => HandleAsync(context, operation, isFetch: false, SubmitAsync));
+            var path = operation.Path;
+            _app.MapPost(path, context => HandleAsync(context, path, isFetch: false, SubmitAsync));
         }
 
         MapSpecOperations();
@@ -352,6 +368,14 @@ public sealed partial class SandboxServer : IAsyncDisposable
         }
 
         w.WriteEndObject();
+    }
+
+    /// <summary>Marks when a done task is first seen finished or failed (after its timing says so): its retention counts from there.</summary>
+    private void MarkDone(SandboxTask task)
+    {
+        var now = Options.TimeProvider.GetUtcNow();
+        var visible = task.CreatedAt + Options.Timing.Queued + Options.Timing.Running;
+        task.FinishedAt ??= visible > now ? visible : now;
     }
 
     private string ImageUrl(SandboxTask task, string name) => new Uri(BaseUrl, $"images/{task.Id}/{name}.png").ToString();

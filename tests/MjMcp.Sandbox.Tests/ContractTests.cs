@@ -159,7 +159,7 @@ public sealed class ContractTests
             ("/pan", new JsonObject { ["parent_task_id"] = up, ["direction"] = "sideways" }, "use one of up, down, left, right"),
             ("/reroll", new JsonObject { ["parent_task_id"] = variation }, "needs an imagine"),
             ("/blend", new JsonObject { ["image_urls"] = new JsonArray("http://127.0.0.1:1/a.png") }, "2 to 5"),
-            ("/describe", new JsonObject { ["image_url"] = "http://example.com/a.png" }, "loopback"),
+            ("/describe", new JsonObject { ["image_url"] = "http://example.com/a.png" }, "AllowedImageHosts"),
             ("/imagine", new JsonObject { ["prompt"] = "" }, "must not be empty"),
             ("/imagine", new JsonObject { ["prompt"] = "x", ["aspect_ratio"] = "wide" }, "width:height"),
             ("/seed", new JsonObject(), "task_id is required"),
@@ -312,7 +312,7 @@ public sealed class ContractTests
     public async Task OldTasksAreEvictedPastTheStorageLimit()
     {
         var dir = Path.Combine(Path.GetTempPath(), "mjmcp-sandbox-evict-" + Guid.NewGuid().ToString("N"));
-        var (server, http) = await StartAsync(new SandboxOptions { DataDirectory = dir, CandidateSize = 128, MaxStorageBytes = 400_000 });
+        var (server, http) = await StartAsync(new SandboxOptions { DataDirectory = dir, CandidateSize = 128, MaxStorageBytes = 400_000, MinRetention = TimeSpan.Zero });
         await using var _ = server;
         var ids = new List<string>();
         for (var i = 0; i < 8; i++)
