@@ -222,11 +222,27 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
         // Webhooks wake waiting tools at once and keep the journal current; polling stays the fallback.
         if (_sandbox is not null || _options.WebhookPort is not null)
         {
-            _webhook = await WebhookReceiver.StartAsync(
-                _services.GetRequiredService<MjClient>(),
-                new WebhookReceiverOptions { Port = _options.WebhookPort ?? 0, Path = _options.WebhookPath },
-                _logger,
-                cancellationToken).ConfigureAwait(false);
+            // The secret (and, unless configured, the port) persist in the data directory: a callback for a submit
+            // made before a crash or restart still reaches the receiver, passes its secret check and recovers the intent.
+            var secret = WebhookSecret();
+            var client = _services.GetRequiredService<MjClient>();
+            var portFile = Path.Combine(_options.DataDir, "webhook.port");
+            var port = _options.WebhookPort ?? (int.TryParse(ReadOrNull(portFile), NumberStyles.None, CultureInfo.InvariantCulture, out var saved) ? saved : 0);
+            try
+            {
+                _webhook = await WebhookReceiver.StartAsync(client, new WebhookReceiverOptions { Port = port, Path = _options.WebhookPath, Secret = secret }, _logger, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException) when (_options.WebhookPort is null && port != 0)
+            {
+                // The saved port is taken now: any free one (callbacks for older submits then miss this server).
+                _webhook = await WebhookReceiver.StartAsync(client, new WebhookReceiverOptions { Port = 0, Path = _options.WebhookPath, Secret = secret }, _logger, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (_options.WebhookPort is null)
+            {
+                await File.WriteAllTextAsync(portFile, _webhook.Url.Port.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
+            }
+
             var journal = _services.GetRequiredService<TaskJournal>();
             _webhook.Updated += update => journal.ApplyWebhook(update.Update, update.IntentId, _spec.Rules);
         }
@@ -239,6 +255,42 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
     }
 
     public async Task StopAsync(CancellationToken cancellationToken) => await DisposeAsync().ConfigureAwait(false);
+
+    private static string? ReadOrNull(string path)
+    {
+        try
+        {
+            return File.Exists(path) ? File.ReadAllText(path).Trim() : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The webhook secret of this data directory: made once (random, file mode 0600), then reused. Never logged.</summary>
+    private string WebhookSecret()
+    {
+        var path = Path.Combine(_options.DataDir, "webhook.secret");
+        if (ReadOrNull(path) is { Length: >= 32 } existing)
+        {
+            return existing;
+        }
+
+        var secret = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var writer = new StreamWriter(path, System.Text.Encoding.ASCII, options))
+        {
+            writer.Write(secret);
+        }
+
+        return secret;
+    }
 
     public async ValueTask DisposeAsync()
     {
