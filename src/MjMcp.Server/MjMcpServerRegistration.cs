@@ -41,8 +41,14 @@ public sealed class MjMcpServerOptions
     /// <summary>The path of the webhook receiver.</summary>
     public string WebhookPath { get; set; } = "/mjmcp/webhook";
 
-    /// <summary>Spend control: at most this many tool calls submit to the provider (and wait) at once; the rest queue in arrival order.</summary>
-    public int MaxConcurrentSubmits { get; set; } = 8;
+    /// <summary>
+    /// Spend control: at most this many tool calls submit to the provider (and wait) at once; the rest queue in arrival
+    /// order. Null: 12 with a real provider (an API key), no cap on the embedded sandbox (it costs nothing); 0: no cap.
+    /// </summary>
+    public int? MaxConcurrentSubmits { get; set; }
+
+    /// <summary>More hosts previews may be fetched from, besides the provider's (MJMCP_PREVIEW_HOSTS, comma-separated).</summary>
+    public IList<string> PreviewHosts { get; } = [];
 
     /// <summary>Embedded sandbox timing: instant, brisk or realistic.</summary>
     public string SandboxTiming { get; set; } = "brisk";
@@ -69,7 +75,11 @@ public sealed class MjMcpServerOptions
         options.DataDir = Get("MJMCP_DATA_DIR", "DataDir") ?? options.DataDir;
         options.WaitSeconds = Int("MJMCP_WAIT_SECONDS", "WaitSeconds") ?? options.WaitSeconds;
         options.WebhookPort = Int("MJMCP_WEBHOOK_PORT", "WebhookPort");
-        options.MaxConcurrentSubmits = Int("MJMCP_MAX_CONCURRENT_SUBMITS", "MaxConcurrentSubmits") ?? options.MaxConcurrentSubmits;
+        options.MaxConcurrentSubmits = Int("MJMCP_MAX_CONCURRENT_SUBMITS", "MaxConcurrentSubmits");
+        foreach (var host in (Get("MJMCP_PREVIEW_HOSTS", "PreviewHosts") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            options.PreviewHosts.Add(host);
+        }
         options.WebhookPath = Get("MJMCP_WEBHOOK_PATH", "WebhookPath") ?? options.WebhookPath;
         options.SandboxTiming = Get("MJMCP_SANDBOX_TIMING", "SandboxTiming") ?? options.SandboxTiming;
         return options;
@@ -135,7 +145,7 @@ public static class MjMcpServerRegistration
 
         // Registered before the MCP transport's hosted service, so the backend is up before the first request.
         services.AddHostedService(sp => sp.GetRequiredService<ServerBackend>());
-        services.AddSingleton(new ServerSettings { WaitSeconds = options.WaitSeconds, MaxWaitSeconds = MjMcpServerOptions.MaxWaitSeconds, MaxConcurrentSubmits = options.MaxConcurrentSubmits });
+        services.AddSingleton(new ServerSettings { WaitSeconds = options.WaitSeconds, MaxWaitSeconds = MjMcpServerOptions.MaxWaitSeconds, MaxConcurrentSubmits = options.MaxConcurrentSubmits ?? (options.ApiKey is null ? 0 : 12) });
 
         // SIGTERM/SIGINT (the console lifetime) stop the server; in-flight calls get at most 5 s to finish or cancel.
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
@@ -143,7 +153,10 @@ public static class MjMcpServerRegistration
         services.AddOptions<MidjourneyOptions>().Configure<ServerBackend>((o, backend) => backend.Configure(o));
         services.AddSingleton(new TaskJournal(Path.Combine(options.DataDir, "journal.db")));
         services.AddHttpClient("previews");
-        services.AddSingleton(sp => new PreviewService(sp.GetRequiredService<IHttpClientFactory>().CreateClient("previews"), sp.GetRequiredService<ILogger<PreviewService>>()));
+        services.AddSingleton(sp => new PreviewService(
+            sp.GetRequiredService<IHttpClientFactory>().CreateClient("previews"),
+            sp.GetRequiredService<ILogger<PreviewService>>(),
+            PreviewService.ProviderHosts(sp.GetRequiredService<IOptions<MidjourneyOptions>>().Value.BaseUrl ?? new Uri(spec.Rules.Provider.BaseUrl), options.PreviewHosts)));
         services.AddSingleton<ToolRuntime>();
 
         var entry = Assembly.GetEntryAssembly()?.GetName();
@@ -210,6 +223,11 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // The journal (SQLite) and the sandbox's storage do short synchronous I/O on pool threads; with many tool
+        // calls at once on a 2-core machine the pool's slow growth would let submits queue for tens of seconds.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 64), io);
+
         if (_options.ApiKey is null)
         {
             _sandbox = await SandboxServer.StartAsync(

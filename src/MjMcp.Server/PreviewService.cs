@@ -16,15 +16,40 @@ public sealed partial class PreviewService
     private readonly ILogger<PreviewService> _logger;
     private readonly ConcurrentDictionary<string, byte[]> _cache = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _gate = new(2);
+    private readonly Func<Uri, bool> _allowed;
 
-    /// <summary>Creates the service.</summary>
-    public PreviewService(HttpClient http, ILogger<PreviewService> logger)
+    /// <summary>Creates the service; <paramref name="allowed"/> says which image URLs may be fetched (default: any http(s)).</summary>
+    public PreviewService(HttpClient http, ILogger<PreviewService> logger, Func<Uri, bool>? allowed = null)
     {
         _http = http;
         _logger = logger;
+        _allowed = allowed ?? (_ => true);
     }
 
-    /// <summary>A PNG preview of the image at <paramref name="url"/>, or null.</summary>
+    /// <summary>
+    /// Which hosts previews may be fetched from: the provider's host, hosts that share its parent domain (an image CDN such
+    /// as cdn.example.com beside api.example.com), and <paramref name="extraHosts"/>. Only http and https.
+    /// </summary>
+    public static Func<Uri, bool> ProviderHosts(Uri? provider, IEnumerable<string> extraHosts)
+    {
+        ArgumentNullException.ThrowIfNull(extraHosts);
+        var exact = new HashSet<string>(extraHosts.Where(h => h.Length > 0), StringComparer.OrdinalIgnoreCase);
+        string? parent = null;
+        if (provider is not null)
+        {
+            exact.Add(provider.Host);
+            var labels = provider.Host.Split('.');
+            if (provider.HostNameType == UriHostNameType.Dns && labels.Length >= 3)
+            {
+                parent = string.Join('.', labels[1..]);
+            }
+        }
+
+        return uri => uri.Scheme is "http" or "https"
+            && (exact.Contains(uri.Host) || (parent is not null && (uri.Host.Equals(parent, StringComparison.OrdinalIgnoreCase) || uri.Host.EndsWith("." + parent, StringComparison.OrdinalIgnoreCase))));
+    }
+
+    /// <summary>A PNG preview of the image at <paramref name="url"/>, or null: a preview that cannot be made never fails the call.</summary>
     public async Task<byte[]?> TryGetAsync(string url, CancellationToken cancellationToken)
     {
         if (_cache.TryGetValue(url, out var cached))
@@ -32,12 +57,18 @@ public sealed partial class PreviewService
             return cached;
         }
 
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || !_allowed(uri))
+        {
+            Log.PreviewFailed(_logger, url, "not an http(s) URL on the provider's image hosts");
+            return null;
+        }
+
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            using var response = await _http.GetAsync(new Uri(url), HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            using var response = await _http.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode || response.Content.Headers.ContentLength > MaxDownloadBytes)
             {
                 return null;
@@ -67,13 +98,10 @@ public sealed partial class PreviewService
             _cache[url] = preview;
             return preview;
         }
-        catch (Exception ex) when (ex is HttpRequestException or InvalidDataException or OperationCanceledException or ArgumentException or UriFormatException)
+#pragma warning disable CA1031 // A preview is a nicety: whatever goes wrong making it, the finished task is still reported.
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+#pragma warning restore CA1031
         {
-            if (cancellationToken.IsCancellationRequested)
-            {
-                throw;
-            }
-
             Log.PreviewFailed(_logger, url, ex.Message);
             return null;
         }

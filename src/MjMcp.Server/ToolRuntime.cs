@@ -17,11 +17,8 @@ public sealed class ServerSettings
     /// <summary>The most a tool ever waits in one call, whatever the agent asks.</summary>
     public int MaxWaitSeconds { get; set; } = 50;
 
-    /// <summary>Spend control: at most this many generated tool calls submit (and wait) at once, server-wide.</summary>
-    public int MaxConcurrentSubmits { get; set; } = 8;
-
-    /// <summary>How many more may queue (in arrival order) before a call is refused with server_busy; nothing is sent for those.</summary>
-    public int MaxQueuedSubmits { get; set; } = 1000;
+    /// <summary>Spend control: at most this many generated tool calls submit (and wait) at once, server-wide; 0 = no cap.</summary>
+    public int MaxConcurrentSubmits { get; set; }
 
     /// <summary>Describes the backend, for logs and the hello line.</summary>
     public string Backend { get; set; } = "provider";
@@ -41,7 +38,7 @@ public sealed partial class ToolRuntime
     private readonly ServerSettings _settings;
     private readonly PreviewService _previews;
     private readonly ILogger<ToolRuntime> _logger;
-    private readonly System.Threading.RateLimiting.ConcurrencyLimiter _submitSlots;
+    private readonly System.Threading.RateLimiting.ConcurrencyLimiter? _submitSlots;
 
     /// <summary>Creates the runtime.</summary>
     public ToolRuntime(MjClient client, McpSpec spec, TaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger)
@@ -49,10 +46,10 @@ public sealed partial class ToolRuntime
         ArgumentNullException.ThrowIfNull(spec);
         _client = client;
         Rules = spec.Rules;
-        _submitSlots = new System.Threading.RateLimiting.ConcurrencyLimiter(new System.Threading.RateLimiting.ConcurrencyLimiterOptions
+        _submitSlots = settings.MaxConcurrentSubmits <= 0 ? null : new System.Threading.RateLimiting.ConcurrencyLimiter(new System.Threading.RateLimiting.ConcurrencyLimiterOptions
         {
-            PermitLimit = Math.Max(1, settings.MaxConcurrentSubmits),
-            QueueLimit = Math.Max(0, settings.MaxQueuedSubmits),
+            PermitLimit = settings.MaxConcurrentSubmits,
+            QueueLimit = 100_000,
             QueueProcessingOrder = System.Threading.RateLimiting.QueueProcessingOrder.OldestFirst,
         });
         _journal = journal;
@@ -138,11 +135,17 @@ public sealed partial class ToolRuntime
                 return Refuse("invalid_argument", string.Join(" ", problems.Select(p => p.Message)), new Fix(operation.ToolName, fixedArgs, choices, null));
             }
 
-            // Spend control: at most MaxConcurrentSubmits tool calls submit and wait at once; the rest queue in arrival order.
-            using var slot = await _submitSlots.AcquireAsync(1, cancellationToken).ConfigureAwait(false);
-            if (!slot.IsAcquired)
+            // Spend control: at most MaxConcurrentSubmits tool calls submit and wait at once; the rest queue in arrival
+            // order, at most as long as the call's wait bound (then nothing is sent and the agent is told to call again).
+            if (_submitSlots is null)
             {
-                return Refuse("server_busy", $"Too many {operation.ToolName} calls are queued ({_settings.MaxQueuedSubmits}); nothing was sent. Wait for running calls to finish, then call again.", null);
+                return await SubmitWrittenAheadAsync(operation, form, parentId, bodyDocument.RootElement, args, request, cancellationToken).ConfigureAwait(false);
+            }
+
+            using var slot = await AcquireSlotAsync(WaitBound(args), cancellationToken).ConfigureAwait(false);
+            if (slot is null)
+            {
+                return Refuse("server_busy", $"{_settings.MaxConcurrentSubmits} provider jobs of this server are already running (the spend cap, MJMCP_MAX_CONCURRENT_SUBMITS) and none finished within this call's wait; nothing was sent. Call {operation.ToolName} again in a moment.", null);
             }
 
             return await SubmitWrittenAheadAsync(operation, form, parentId, bodyDocument.RootElement, args, request, cancellationToken).ConfigureAwait(false);
@@ -214,11 +217,32 @@ public sealed partial class ToolRuntime
         return await WaitAndReportAsync(taskId, WaitBound(args), request, cancellationToken).ConfigureAwait(false);
     }
 
+    private async Task<System.Threading.RateLimiting.RateLimitLease?> AcquireSlotAsync(TimeSpan bound, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(bound > TimeSpan.Zero ? bound : TimeSpan.FromMilliseconds(1));
+        try
+        {
+            var lease = await _submitSlots!.AcquireAsync(1, timeout.Token).ConfigureAwait(false);
+            if (lease.IsAcquired)
+            {
+                return lease;
+            }
+
+            lease.Dispose();
+            return null;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Records an accepted submit, retrying a failed journal write a few times; returns the problem if it never succeeds.</summary>
     private async Task<string?> KeepAcceptedAsync(string intentId, string taskId, OperationRule operation, string? parentId, CancellationToken cancellationToken)
     {
         string? problem = null;
-        for (var attempt = 0; attempt < 4; attempt++)
+        for (var attempt = 0; attempt < 3; attempt++)
         {
             try
             {

@@ -48,6 +48,40 @@ public sealed class LoadTests(ITestOutputHelper output)
         Console.Error.WriteLine(line);
     }
 
+    [Fact]
+    public async Task AHundredConcurrentFullSizeWorkflowsOnTheEmbeddedSandboxAllSucceed()
+    {
+        // The default server: no key, so its embedded sandbox renders real 1024-px candidates (2048-px grids).
+        await using var server = await ServerProcess.StartAsync(null, env: new() { ["MJMCP_SANDBOX_TIMING"] = "brisk" });
+        var clock = Stopwatch.StartNew();
+        var waits = 0;
+        async Task<System.Text.Json.JsonElement> FinishedAsync(string tool, JsonObject args)
+        {
+            var result = await server.OkAsync(tool, args);
+            while (result.GetProperty("state").GetString() != "finished")
+            {
+                Interlocked.Increment(ref waits);
+                result = await server.OkAsync("wait_task", new JsonObject { ["task_id"] = result.GetProperty("task_id").GetString() });
+            }
+
+            return result;
+        }
+
+        var finished = await Task.WhenAll(Enumerable.Range(0, 100).Select(async i =>
+        {
+            var grid = await FinishedAsync("imagine", new JsonObject { ["prompt"] = "full size " + i });
+            var pick = await FinishedAsync("upscale_1x", new JsonObject { ["parent_task_id"] = grid.GetProperty("task_id").GetString(), ["index"] = 1 + (i % 4) });
+            var pan = await FinishedAsync("pan", new JsonObject { ["parent_task_id"] = pick.GetProperty("task_id").GetString(), ["direction"] = "left" });
+            return pan.GetProperty("stage").GetString();
+        }));
+        clock.Stop();
+        Assert.All(finished, stage => Assert.Equal("grid", stage));
+        var peak = server.FindPid() is { } pid ? PeakMemory(pid) : "unknown";
+        var line = string.Create(CultureInfo.InvariantCulture, $"full-size load: 100 workflows (300 tool calls, 1024-px candidates, embedded sandbox) in {clock.Elapsed.TotalSeconds:0.0} s; wait_task calls needed {waits}; server peak RSS {peak}");
+        output.WriteLine(line);
+        Console.Error.WriteLine(line);
+    }
+
     private static string PeakMemory(int pid)
     {
         try

@@ -169,6 +169,44 @@ public sealed class NeverLoseATaskTests
         }
     }
 
+    [Fact]
+    public async Task AnAcceptedTaskReachesTheCallerEvenWhenTheJournalCannotRecordIt()
+    {
+        await using var sandbox = await MjMcp.Sandbox.SandboxServer.StartAsync(new MjMcp.Sandbox.SandboxOptions
+        {
+            ApiKey = "kept-key",
+            CandidateSize = 64,
+            Faults = new MjMcp.Sandbox.SandboxFaults { Submit = new MjMcp.Sandbox.FaultRates { Latency = TimeSpan.FromSeconds(2) } },
+        });
+        await using var server = await ServerProcess.StartAsync(sandbox);
+        var call = server.CallAsync("imagine", new System.Text.Json.Nodes.JsonObject { ["prompt"] = "kept", ["wait_seconds"] = 5 });
+
+        // While the submit is on its way (the intent is already written), another process locks the journal for writing.
+        await Task.Delay(700);
+        using (var locker = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(server.DataDir, "journal.db")};Pooling=False"))
+        {
+            locker.Open();
+            using var begin = locker.CreateCommand();
+            begin.CommandText = "BEGIN EXCLUSIVE;";
+            begin.ExecuteNonQuery();
+            var result = await call;
+            using var rollback = locker.CreateCommand();
+            rollback.CommandText = "ROLLBACK;";
+            rollback.ExecuteNonQuery();
+
+            Assert.True(result.IsError);
+            var structured = result.StructuredContent!.Value;
+            Assert.Equal("journal_write_failed", structured.GetProperty("error").GetProperty("code").GetString());
+            var taskId = structured.GetProperty("task_id").GetString();
+            Assert.False(string.IsNullOrEmpty(taskId));
+            Assert.Equal(1, sandbox.Counters.AcceptedSubmissions);
+
+            // The task_id the caller kept works once the journal is writable again.
+            var finished = await server.OkAsync("wait_task", new System.Text.Json.Nodes.JsonObject { ["task_id"] = taskId });
+            Assert.Equal("finished", finished.GetProperty("state").GetString());
+        }
+    }
+
     private static ProcessStartInfo ServerStart(string dataDir, string[] extra)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
