@@ -376,7 +376,36 @@ public sealed class TaskJournal : IDisposable
         transaction.Commit();
     }
 
-    private List<SubmitIntent> QueryIntents(string sql, params (string Name, object? Value)[] parameters)
+    private List<SubmitIntent> QueryIntents(string sql, params (string Name, object? Value)[] parameters) =>
+        Read(sql, parameters, Text => new SubmitIntent(
+            Text("intent_id")!,
+            Text("operation") ?? string.Empty,
+            Text("parent_id"),
+            Text("arguments") ?? "{}",
+            Enum.TryParse<IntentState>(Text("state"), out var state) ? state : IntentState.Uncertain,
+            Text("task_id"),
+            Text("error"),
+            DateTimeOffset.Parse(Text("created_at")!, CultureInfo.InvariantCulture),
+            DateTimeOffset.Parse(Text("updated_at")!, CultureInfo.InvariantCulture)));
+
+    private List<TaskRecord> Query(string sql, params (string Name, object? Value)[] parameters) =>
+        Read(sql, parameters, Text => new TaskRecord(
+            Text("task_id")!,
+            Text("operation") ?? string.Empty,
+            Text("stage"),
+            Text("result_kind"),
+            Text("parent_id"),
+            Text("status"),
+            Enum.TryParse<TaskState>(Text("state"), out var state) ? state : TaskState.Unknown,
+            int.TryParse(Text("percentage"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var pct) ? pct : null,
+            Text("task_type"),
+            Text("result_json"),
+            Text("error"),
+            DateTimeOffset.Parse(Text("created_at")!, CultureInfo.InvariantCulture),
+            DateTimeOffset.Parse(Text("updated_at")!, CultureInfo.InvariantCulture)));
+
+    /// <summary>Runs a query and maps each row; the mapper reads columns as text (null for NULL).</summary>
+    private List<T> Read<T>(string sql, (string Name, object? Value)[] parameters, Func<Func<string, string?>, T> map)
     {
         using var connection = Open();
         using var command = connection.CreateCommand();
@@ -386,55 +415,11 @@ public sealed class TaskJournal : IDisposable
             command.Parameters.AddWithValue(name, value ?? DBNull.Value);
         }
 
-        var list = new List<SubmitIntent>();
+        var list = new List<T>();
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
-            string? Text(string column) => reader[column] is string s ? s : null;
-            list.Add(new SubmitIntent(
-                Text("intent_id")!,
-                Text("operation") ?? string.Empty,
-                Text("parent_id"),
-                Text("arguments") ?? "{}",
-                Enum.TryParse<IntentState>(Text("state"), out var state) ? state : IntentState.Uncertain,
-                Text("task_id"),
-                Text("error"),
-                DateTimeOffset.Parse(Text("created_at")!, CultureInfo.InvariantCulture),
-                DateTimeOffset.Parse(Text("updated_at")!, CultureInfo.InvariantCulture)));
-        }
-
-        return list;
-    }
-
-    private List<TaskRecord> Query(string sql, params (string Name, object? Value)[] parameters)
-    {
-        using var connection = Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        }
-
-        var list = new List<TaskRecord>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            string? Text(string column) => reader[column] is string s ? s : null;
-            list.Add(new TaskRecord(
-                Text("task_id")!,
-                Text("operation") ?? string.Empty,
-                Text("stage"),
-                Text("result_kind"),
-                Text("parent_id"),
-                Text("status"),
-                Enum.TryParse<TaskState>(Text("state"), out var state) ? state : TaskState.Unknown,
-                reader["percentage"] is long pct ? (int)pct : null,
-                Text("task_type"),
-                Text("result_json"),
-                Text("error"),
-                DateTimeOffset.Parse(Text("created_at")!, CultureInfo.InvariantCulture),
-                DateTimeOffset.Parse(Text("updated_at")!, CultureInfo.InvariantCulture)));
+            list.Add(map(column => reader[column] is DBNull ? null : Convert.ToString(reader[column], CultureInfo.InvariantCulture)));
         }
 
         return list;
