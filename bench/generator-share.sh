@@ -13,5 +13,5 @@ csc=$(grep -E '^\s+[0-9]+ ms\s+Csc\s' "$log" | tail -1 | awk '{print $1/1000}')
 total=$(grep -E '^Time Elapsed' "$log" | awk -F'[: ]+' '{print $3*3600+$4*60+$5}')
 rm -f "$log"
 awk -v g="$gen" -v c="$csc" -v t="$total" 'BEGIN {
-  printf "MjMcp generator: %.3f s; C# compile of %s: %.2f s; whole build: %.2f s\n", g, "'"$project"'", c, t
-  printf "share of the compile: %.1f%%; share of the build: %.1f%% (target <= 2%%)\n", 100*g/c, 100*g/t }'
+  printf "MjMcp generator: %.3f s; all C# compiles of the build of %s: %.2f s; whole build: %.2f s\n", g, "'"$project"'", c, t
+  printf "share of the compiles: %.1f%%; share of the build: %.1f%% (target <= 2%%)\n", 100*g/c, 100*g/t }'

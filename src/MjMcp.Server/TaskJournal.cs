@@ -152,13 +152,20 @@ public sealed class TaskJournal : IDisposable
     /// The provider accepted the intent's submit as <paramref name="taskId"/>: one transaction completes the intent and
     /// records the task (a webhook may have recorded it first; then the parent is added).
     /// </summary>
-    public void AcceptIntent(string intentId, string taskId, OperationRule operation, string? parentTaskId)
+    public void AcceptIntent(string intentId, string taskId, OperationRule operation, string? parentTaskId) => AcceptIntent(intentId, taskId, operation, parentTaskId, null);
+
+    /// <summary>How many intents were completed by a webhook alone (orphans whose submit's answer never came back).</summary>
+    public int RecoveredIntents() => Read("SELECT intent_id FROM intents WHERE state = 'Accepted' AND error = $note", [("$note", RecoveredNote)], text => text("intent_id")).Count;
+
+    private const string RecoveredNote = "recovered by its webhook";
+
+    private void AcceptIntent(string intentId, string taskId, OperationRule operation, string? parentTaskId, string? note)
     {
         ArgumentNullException.ThrowIfNull(operation);
         var now = Now();
         ExecuteMany(
             [
-                ("UPDATE intents SET state = 'Accepted', task_id = $task, error = NULL, updated_at = $now WHERE intent_id = $intent;", [("$intent", intentId), ("$task", taskId), ("$now", now)]),
+                ("UPDATE intents SET state = 'Accepted', task_id = $task, error = $note, updated_at = $now WHERE intent_id = $intent;", [("$intent", intentId), ("$task", taskId), ("$note", note), ("$now", now)]),
                 (InsertSubmittedSql, SubmittedParameters(taskId, operation, parentTaskId, now)),
             ]);
     }
@@ -205,7 +212,7 @@ public sealed class TaskJournal : IDisposable
 
         if (intentId is not null && GetIntent(intentId) is { } intent && intent.State != IntentState.Accepted && rules.FindOperation(intent.Operation) is { } operation)
         {
-            AcceptIntent(intent.IntentId, update.TaskId, operation, intent.ParentTaskId);
+            AcceptIntent(intent.IntentId, update.TaskId, operation, intent.ParentTaskId, RecoveredNote);
         }
         else if (Get(update.TaskId) is null)
         {

@@ -97,6 +97,7 @@ public sealed class PaidTaskTests
 
         // Nothing duplicated: one provider task per submit the server sent, never a resend.
         Assert.Equal(outcomes.Count(o => o.Code is "ok" or "submit_uncertain"), sandbox.Counters.AcceptedSubmissions);
+        Console.Error.WriteLine($"fault proxy: {outcomes.Count} calls, {sandbox.Counters.AcceptedSubmissions} tasks created, {ambiguous} answers lost after the task was made (all reported uncertain), {journal.RecoveredIntents()} recovered by their webhook, {proxy.RefusedBeforeUpstream} refused before the provider");
     }
 
     [Fact]
@@ -108,17 +109,20 @@ public sealed class PaidTaskTests
             CandidateSize = 64,
             DataDirectory = Paths.TempDir("kill-sandbox"),
             Timing = new SandboxTiming(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(4)),
+
+            // Each submit takes 300 ms to answer, so kills land before, during and after it.
+            Faults = new SandboxFaults { Submit = new FaultRates { Latency = TimeSpan.FromMilliseconds(300) } },
         });
         var dataDir = Paths.TempDir("kill-server");
         var port = FreePort();
         var random = new Random(5);
         var calls = 0;
-        for (var round = 0; round < 6; round++)
+        for (var round = 0; round < 8; round++)
         {
             await using var server = await ServerProcess.StartAsync(null, dataDir, env: Env(sandbox.BaseUrl, port));
             var call = server.CallAsync("imagine", new JsonObject { ["prompt"] = $"killed {round}", ["wait_seconds"] = 10 });
             calls++;
-            await Task.Delay(random.Next(0, 250));
+            await Task.Delay(random.Next(0, 700));
             var pid = server.FindPid();
             Assert.NotNull(pid);
             using (var kill = Process.Start("kill", ["-9", pid!.Value.ToString(CultureInfo.InvariantCulture)]))
@@ -139,6 +143,8 @@ public sealed class PaidTaskTests
 
         Assert.Equal(0, UnknownCreated(sandbox, dataDir));
         Assert.True(sandbox.Counters.AcceptedSubmissions <= calls, "a submit was sent twice");
+        using var journal = new TaskJournal(Path.Combine(dataDir, "journal.db"));
+        Console.Error.WriteLine($"kill -9: {calls} calls, {sandbox.Counters.AcceptedSubmissions} tasks created, {journal.RecoveredIntents()} recovered by their webhook, {journal.UncertainIntents().Count} still uncertain");
     }
 
     private static Dictionary<string, string?> Env(Uri provider, int webhookPort) => new()
