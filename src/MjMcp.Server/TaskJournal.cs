@@ -165,7 +165,7 @@ public sealed class TaskJournal : IDisposable
         var now = Now();
         ExecuteMany(
             [
-                ("UPDATE intents SET state = 'Accepted', task_id = $task, error = $note, updated_at = $now WHERE intent_id = $intent;", [("$intent", intentId), ("$task", taskId), ("$note", note), ("$now", now)]),
+                ("UPDATE intents SET state = 'Accepted', task_id = $task, error = $note, updated_at = $now WHERE intent_id = $intent AND ($note IS NULL OR state <> 'Accepted');", [("$intent", intentId), ("$task", taskId), ("$note", note), ("$now", now)]),
                 (InsertSubmittedSql, SubmittedParameters(taskId, operation, parentTaskId, now)),
             ]);
     }
