@@ -85,6 +85,20 @@ public sealed class ContractTests
     }
 
     [Fact]
+    public async Task WithNoConfiguredKeyAnyKeyIsAcceptedButABareBearerIsNot()
+    {
+        await using var server = await SandboxServer.StartAsync(new SandboxOptions());
+        using var raw = new HttpClient { BaseAddress = server.BaseUrl };
+        foreach (var (header, expected) in new[] { ("anything", HttpStatusCode.OK), ("Bearer anything", HttpStatusCode.OK), ("Bearer", HttpStatusCode.Unauthorized), ("Bearer   ", HttpStatusCode.Unauthorized), ("bearer", HttpStatusCode.Unauthorized) })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "account");
+            request.Headers.TryAddWithoutValidation("Authorization", header);
+            using var response = await raw.SendAsync(request);
+            Assert.True(expected == response.StatusCode, $"'{header}': {response.StatusCode}");
+        }
+    }
+
+    [Fact]
     public async Task FinishedShapesMatchTheProvider()
     {
         var (server, http) = await StartAsync();
