@@ -49,8 +49,10 @@ public sealed partial class SandboxServer
         new("upscale-1x", 2, "upscaled", ["grid"], true, (s, o, b, _) => Task.FromResult(s.CheckUpscale1x(o, b)), (s, t, p) => s.SaveImage(t, "image", p(t.Params["index"]))),
         new("upscale-alt", 4, "hires", ["upscaled"], true, (s, o, b, _) => Task.FromResult(s.CheckTyped(o, b, "type", ["subtle", "creative"], "upscale-")),
             (s, t, p) => s.SaveImage(t, "image", Pictures.UpscaleAlt(p("image"), t.Params["type"] == "creative", t.Seed))),
-        new("upscale-highres", 4, "hires", ["upscaled"], true, (s, o, b, _) => Task.FromResult(s.CheckTyped(o, b, "type", ["2x", "4x"], "upscale-highres-")),
-            (s, t, p) => s.SaveImage(t, "image", Pictures.UpscaleHighres(p("image"), t.Params["type"] == "4x" ? 4 : 2))),
+        new("upscale-highres", 4, "hires", ["upscaled", "grid"], true, (s, o, b, ct) => s.CheckHighresAsync(o, b, ct),
+            (s, t, p) => s.SaveImage(t, "image", Pictures.UpscaleHighres(
+                t.Inputs is { Count: > 0 } inputs ? PngCodec.Decode(inputs[0]) : p(t.Params.TryGetValue("index", out var index) ? index : "image"),
+                t.Params["type"] == "4x" ? 4 : 2))),
         new("inpaint", 4, "grid", ["upscaled"], true, (s, o, b, _) => Task.FromResult(s.CheckInpaint(o, b)),
             (s, t, p) =>
             {
@@ -158,6 +160,52 @@ public sealed partial class SandboxServer
         var draft = new Draft { Parent = Parent(body, "parent_task_id", operation.Name, operation.ParentStages) };
         draft.Parameters[field] = value;
         draft.TaskType = taskTypePrefix + value;
+        draft.Prompt = draft.Parent.Prompt;
+        return draft;
+    }
+
+    /// <summary>
+    /// upscale-highres, as the provider documents it: exactly one of parent_task_id (an upscale-1x image, or a grid with
+    /// index 1-4) or image_url (at most 2048x2048), and type 2x or 4x.
+    /// </summary>
+    private async Task<Draft> CheckHighresAsync(HandWrittenOperation operation, JsonElement body, CancellationToken cancellationToken)
+    {
+        var type = OneOf(body, "type", ["2x", "4x"]);
+        var parentId = Text(body, "parent_task_id");
+        var url = Text(body, "image_url");
+        if (parentId is not null && url is not null)
+        {
+            throw new Rejection("Give either parent_task_id or image_url, not both.");
+        }
+
+        var draft = new Draft { TaskType = "upscale-highres-" + type };
+        draft.Parameters["type"] = type;
+        if (parentId is null)
+        {
+            if (url is null)
+            {
+                throw new Rejection("parent_task_id or image_url is required: the task_id of a finished upscaled or grid task, or an image URL.");
+            }
+
+            var bytes = await ReadImageAsync(CheckImageUrl(url, "image_url"), "image_url", cancellationToken).ConfigureAwait(false);
+            var image = PngCodec.Decode(bytes);
+            if (image.Width > 2048 || image.Height > 2048)
+            {
+                throw new Rejection($"image_url is {image.Width}x{image.Height}: /upscale-highres takes images of at most 2048x2048.");
+            }
+
+            draft.Inputs = [bytes];
+            draft.Prompt = url;
+            return draft;
+        }
+
+        draft.Parent = Parent(body, "parent_task_id", operation.Name, operation.ParentStages);
+        if (draft.Parent.Stage == "grid")
+        {
+            var position = GridIndex(Text(body, "index") ?? throw new Rejection("index is required with a grid parent: 1-4, the grid image to upscale."), "index");
+            draft.Parameters["index"] = position.ToString(CultureInfo.InvariantCulture);
+        }
+
         draft.Prompt = draft.Parent.Prompt;
         return draft;
     }

@@ -82,34 +82,54 @@ public sealed partial class ToolRuntime
                 var field = operation.Forms.First(f => f.Parent is not null).Parent!.Field;
                 var stages = operation.Forms.Where(f => f.Parent is not null).SelectMany(f => f.Parent!.Stages).Distinct().ToArray();
                 parentId = args.TryGetValue(field, out var parentValue) && parentValue.ValueKind == JsonValueKind.String ? parentValue.GetString() : null;
-                if (string.IsNullOrWhiteSpace(parentId))
+
+                // An operation may also have a form without a parent (upscale_highres on an image_url): exactly one of the two.
+                var parentless = operation.Forms.FirstOrDefault(f => f.Parent is null);
+                var parentFormWires = operation.Forms.Where(f => f.Parent is not null).SelectMany(f => f.Params).Select(p => p.Wire).ToHashSet(StringComparer.Ordinal);
+                var parentlessOnly = parentless?.Params.Where(p => p.Required && !parentFormWires.Contains(p.Wire)).Select(p => p.Wire).ToList() ?? [];
+                var parentlessKeys = parentlessOnly.Where(args.ContainsKey).ToList();
+                if (!string.IsNullOrWhiteSpace(parentId) && parentlessKeys.Count > 0)
                 {
-                    return Refuse("missing_parent", $"{operation.ToolName} needs '{field}': the task_id of a finished {string.Join(" or ", stages)} task.", new Fix("list_tasks", new Dictionary<string, string> { ["stage"] = stages[0] }, Empty, $"call {operation.ToolName} with one of their task_ids"));
+                    return Refuse("conflicting_arguments", $"{operation.ToolName} takes either '{field}' or {string.Join(" and ", parentlessKeys.Select(k => "'" + k + "'"))}, not both.", null);
                 }
 
-                var parent = await ResolveAsync(parentId, cancellationToken).ConfigureAwait(false);
-                if (parent is null)
+                if (string.IsNullOrWhiteSpace(parentId) && parentless is not null && parentlessKeys.Count > 0)
                 {
-                    return Refuse("unknown_task", $"No task '{parentId}' is known here or at the provider. Use a task_id returned by an earlier call.", new Fix("list_tasks", new Dictionary<string, string>(), Empty, null));
+                    parentId = null;
+                    form = parentless;
+                }
+                else if (string.IsNullOrWhiteSpace(parentId))
+                {
+                    var alternative = parentless is null ? string.Empty : $", or {string.Join(" and ", parentlessOnly.Select(w => "'" + w + "'"))} instead";
+                    return Refuse("missing_parent", $"{operation.ToolName} needs '{field}': the task_id of a finished {string.Join(" or ", stages)} task{alternative}.", new Fix("list_tasks", new Dictionary<string, string> { ["stage"] = stages[0] }, Empty, $"call {operation.ToolName} with one of their task_ids"));
                 }
 
-                if (parent.State is not TaskState.Finished)
+                if (parentId is not null)
                 {
-                    var problem = RuleValidator.ValidateParent(operation, operation.Forms.First(f => f.Parent is not null), parentId, parent.Stage, parent.Operation, parent.State)!;
-                    var fix = parent.State == TaskState.Failed ? null : new Fix("wait_task", new Dictionary<string, string> { ["task_id"] = parentId }, Empty, $"call {operation.ToolName} again");
-                    return Refuse(parent.State == TaskState.Failed ? "parent_failed" : "parent_not_finished", problem.Message, fix);
-                }
+                    var parent = await ResolveAsync(parentId, cancellationToken).ConfigureAwait(false);
+                    if (parent is null)
+                    {
+                        return Refuse("unknown_task", $"No task '{parentId}' is known here or at the provider. Use a task_id returned by an earlier call.", new Fix("list_tasks", new Dictionary<string, string>(), Empty, null));
+                    }
 
-                var forms = parent.Stage is null ? [] : operation.FormsForStage(parent.Stage).ToList();
-                if (forms.Count == 0)
-                {
-                    return WrongStage(operation, parentId, parent);
-                }
+                    if (parent.State is not TaskState.Finished)
+                    {
+                        var problem = RuleValidator.ValidateParent(operation, operation.Forms.First(f => f.Parent is not null), parentId, parent.Stage, parent.Operation, parent.State)!;
+                        var fix = parent.State == TaskState.Failed ? null : new Fix("wait_task", new Dictionary<string, string> { ["task_id"] = parentId }, Empty, $"call {operation.ToolName} again");
+                        return Refuse(parent.State == TaskState.Failed ? "parent_failed" : "parent_not_finished", problem.Message, fix);
+                    }
 
-                form = forms[0];
-                if (RuleValidator.ValidateParent(operation, form, parentId, parent.Stage, parent.Operation, parent.State) is { } wrongMaker)
-                {
-                    return WrongStage(operation, parentId, parent, wrongMaker.Message);
+                    var forms = parent.Stage is null ? [] : operation.FormsForStage(parent.Stage).ToList();
+                    if (forms.Count == 0)
+                    {
+                        return WrongStage(operation, parentId, parent);
+                    }
+
+                    form = forms[0];
+                    if (RuleValidator.ValidateParent(operation, form, parentId, parent.Stage, parent.Operation, parent.State) is { } wrongMaker)
+                    {
+                        return WrongStage(operation, parentId, parent, wrongMaker.Message);
+                    }
                 }
             }
 

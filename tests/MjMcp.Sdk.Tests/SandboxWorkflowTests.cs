@@ -37,6 +37,14 @@ public sealed class SandboxWorkflowTests
         Assert.Equal("variation-3", variations.TaskType);
         var blend = await mj.BlendAsync([grid.ImageUrls[0], grid.ImageUrls[1]], BlendDimension.Landscape).WaitAsync();
         Assert.Equal((1024, 768), await Size(http, blend.ImageUrls[0]));
+        // upscale-highres in all three documented forms: an upscale-1x image, a grid image by index, an image by URL.
+        var highFromPick = await mj.UpscaleHighresAsync(pick, HighresScale.Double).WaitAsync();
+        var highFromGrid = await mj.UpscaleHighresAsync(grid, 4, HighresScale.Double).WaitAsync();
+        var highFromUrl = await mj.UpscaleHighresAsync(pick.ImageUrl, HighresScale.Double).WaitAsync();
+        Assert.Equal((2048, 2048), await Size(http, highFromPick.ImageUrl));
+        Assert.Equal((2048, 2048), await Size(http, highFromGrid.ImageUrl));
+        Assert.Equal((2048, 2048), await Size(http, highFromUrl.ImageUrl));
+
         var described = await mj.DescribeAsync(pick.ImageUrl).WaitAsync();
         Assert.Equal(4, described.Prompts.Count);
         var swapped = await mj.FaceswapAsync(pick.ImageUrl, grid.ImageUrls[3]).WaitAsync();
@@ -51,7 +59,7 @@ public sealed class SandboxWorkflowTests
         using var body = System.Text.Json.JsonDocument.Parse("""{"direction":"left"}""");
         var ex = await Assert.ThrowsAsync<MjProviderException>(() => mj.SubmitRawAsync(pan, pan.Forms[0], grid.TaskId, body.RootElement));
         Assert.Contains("upscale-1x", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(12, sandbox.Counters.AcceptedSubmissions);
+        Assert.Equal(15, sandbox.Counters.AcceptedSubmissions);
     }
 
     [Fact]

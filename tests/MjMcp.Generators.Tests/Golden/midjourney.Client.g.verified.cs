@@ -276,7 +276,7 @@ public sealed partial class MidjourneyClient : global::MjMcp.MjClient
     }
 
     /// <summary>
-    /// Upscale an upscale_1x image 2x or 4x. Not for its own output or upscale_alt output.
+    /// 2x or 4x of an upscale_1x image.
     /// POST /upscale-highres, 4 credits.
     /// </summary>
     /// <param name="parent">The finished upscaled task to act on.</param>
@@ -287,7 +287,7 @@ public sealed partial class MidjourneyClient : global::MjMcp.MjClient
     /// <returns>The submission: await it for the pending task, or call WaitAsync for the finished HiResTask.</returns>
     public global::MjMcp.Submission<HiResTask> UpscaleHighresAsync(UpscaledTask parent, HighresScale type, string? webhookUrl = null, string? webhookSecret = null, global::System.Threading.CancellationToken cancellationToken = default)
     {
-        var request = new UpscaleHighresRequest
+        var request = new UpscaleHighresUpscaledRequest
         {
             Type = type,
             WebhookUrl = webhookUrl,
@@ -297,18 +297,91 @@ public sealed partial class MidjourneyClient : global::MjMcp.MjClient
     }
 
     /// <summary>
-    /// Upscale an upscale_1x image 2x or 4x. Not for its own output or upscale_alt output.
+    /// 2x or 4x of an upscale_1x image.
     /// POST /upscale-highres, 4 credits.
     /// </summary>
     /// <param name="parent">The finished upscaled task to act on.</param>
     /// <param name="request">The parameters.</param>
     /// <param name="cancellationToken">Cancels the submission.</param>
     /// <returns>The submission: await it for the pending task, or call WaitAsync for the finished HiResTask.</returns>
-    public global::MjMcp.Submission<HiResTask> UpscaleHighresAsync(UpscaledTask parent, UpscaleHighresRequest request, global::System.Threading.CancellationToken cancellationToken = default)
+    public global::MjMcp.Submission<HiResTask> UpscaleHighresAsync(UpscaledTask parent, UpscaleHighresUpscaledRequest request, global::System.Threading.CancellationToken cancellationToken = default)
     {
         global::System.ArgumentNullException.ThrowIfNull(parent);
         global::System.ArgumentNullException.ThrowIfNull(request);
         return Submit(MidjourneySpec.UpscaleHighres, 0, parent, request.WriteProperties, HiResTask.FromFetch, cancellationToken);
+    }
+
+    /// <summary>
+    /// 2x or 4x of one image of a grid.
+    /// POST /upscale-highres, 4 credits.
+    /// </summary>
+    /// <param name="parent">The finished grid task to act on.</param>
+    /// <param name="index">Which grid image to upscale, 1-4. From 1 to 4.</param>
+    /// <param name="type">2x or 4x the size. One of: 2x, 4x.</param>
+    /// <param name="webhookUrl">URL that receives progress and the final result as POSTs in the /fetch shape. An http(s) URL.</param>
+    /// <param name="webhookSecret">Sent back unchanged in the x-webhook-secret header of every webhook POST. At most 256 characters.</param>
+    /// <param name="cancellationToken">Cancels the submission.</param>
+    /// <returns>The submission: await it for the pending task, or call WaitAsync for the finished HiResTask.</returns>
+    public global::MjMcp.Submission<HiResTask> UpscaleHighresAsync(GridTask parent, int index, HighresScale type, string? webhookUrl = null, string? webhookSecret = null, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        var request = new UpscaleHighresGridRequest
+        {
+            Index = index,
+            Type = type,
+            WebhookUrl = webhookUrl,
+            WebhookSecret = webhookSecret,
+        };
+        return UpscaleHighresAsync(parent, request, cancellationToken);
+    }
+
+    /// <summary>
+    /// 2x or 4x of one image of a grid.
+    /// POST /upscale-highres, 4 credits.
+    /// </summary>
+    /// <param name="parent">The finished grid task to act on.</param>
+    /// <param name="request">The parameters.</param>
+    /// <param name="cancellationToken">Cancels the submission.</param>
+    /// <returns>The submission: await it for the pending task, or call WaitAsync for the finished HiResTask.</returns>
+    public global::MjMcp.Submission<HiResTask> UpscaleHighresAsync(GridTask parent, UpscaleHighresGridRequest request, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(parent);
+        global::System.ArgumentNullException.ThrowIfNull(request);
+        return Submit(MidjourneySpec.UpscaleHighres, 1, parent, request.WriteProperties, HiResTask.FromFetch, cancellationToken);
+    }
+
+    /// <summary>
+    /// 2x or 4x of an image by URL (at most 2048x2048) - give image_url instead of parent_task_id.
+    /// POST /upscale-highres, 4 credits.
+    /// </summary>
+    /// <param name="imageUrl">The image to upscale: a public http(s) URL, at most 2048x2048. An http(s) URL.</param>
+    /// <param name="type">2x or 4x the size. One of: 2x, 4x.</param>
+    /// <param name="webhookUrl">URL that receives progress and the final result as POSTs in the /fetch shape. An http(s) URL.</param>
+    /// <param name="webhookSecret">Sent back unchanged in the x-webhook-secret header of every webhook POST. At most 256 characters.</param>
+    /// <param name="cancellationToken">Cancels the submission.</param>
+    /// <returns>The submission: await it for the pending task, or call WaitAsync for the finished HiResTask.</returns>
+    public global::MjMcp.Submission<HiResTask> UpscaleHighresAsync(string imageUrl, HighresScale type, string? webhookUrl = null, string? webhookSecret = null, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        var request = new UpscaleHighresUrlRequest
+        {
+            ImageUrl = imageUrl,
+            Type = type,
+            WebhookUrl = webhookUrl,
+            WebhookSecret = webhookSecret,
+        };
+        return UpscaleHighresAsync(request, cancellationToken);
+    }
+
+    /// <summary>
+    /// 2x or 4x of an image by URL (at most 2048x2048) - give image_url instead of parent_task_id.
+    /// POST /upscale-highres, 4 credits.
+    /// </summary>
+    /// <param name="request">The parameters.</param>
+    /// <param name="cancellationToken">Cancels the submission.</param>
+    /// <returns>The submission: await it for the pending task, or call WaitAsync for the finished HiResTask.</returns>
+    public global::MjMcp.Submission<HiResTask> UpscaleHighresAsync(UpscaleHighresUrlRequest request, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(request);
+        return Submit(MidjourneySpec.UpscaleHighres, 2, null, request.WriteProperties, HiResTask.FromFetch, cancellationToken);
     }
 
     /// <summary>

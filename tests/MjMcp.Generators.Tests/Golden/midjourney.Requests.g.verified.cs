@@ -595,9 +595,9 @@ public sealed partial record UpscaleAltRequest
 }
 
 /// <summary>
-/// The parameters of upscale-highres: Upscale an upscale_1x image 2x or 4x. Not for its own output or upscale_alt output.
+/// The parameters of upscale-highres (upscaled form): 2x or 4x of an upscale_1x image.
 /// </summary>
-public sealed partial record UpscaleHighresRequest
+public sealed partial record UpscaleHighresUpscaledRequest
 {
     /// <summary>
     /// 2x or 4x the size. One of: 2x, 4x.
@@ -635,6 +635,114 @@ public sealed partial record UpscaleHighresRequest
     private bool PrintMembers(global::System.Text.StringBuilder builder)
     {
         builder.Append("Type = ").Append(Type);
+        builder.Append(", WebhookUrl = ").Append(WebhookUrl);
+        builder.Append(", WebhookSecret = ").Append(WebhookSecret is null ? "" : "***");
+        return true;
+    }
+}
+
+/// <summary>
+/// The parameters of upscale-highres (grid form): 2x or 4x of one image of a grid.
+/// </summary>
+public sealed partial record UpscaleHighresGridRequest
+{
+    /// <summary>
+    /// Which grid image to upscale, 1-4. From 1 to 4.
+    /// </summary>
+    public required int Index { get; init; }
+
+    /// <summary>
+    /// 2x or 4x the size. One of: 2x, 4x.
+    /// </summary>
+    public required HighresScale Type { get; init; }
+
+    /// <summary>
+    /// URL that receives progress and the final result as POSTs in the /fetch shape. An http(s) URL.
+    /// </summary>
+    public string? WebhookUrl { get; init; }
+
+    /// <summary>
+    /// Sent back unchanged in the x-webhook-secret header of every webhook POST. At most 256 characters.
+    /// </summary>
+    public string? WebhookSecret { get; init; }
+
+    /// <summary>
+    /// Writes the parameters as JSON properties in the provider's wire format (without the enclosing braces).
+    /// </summary>
+    public void WriteProperties(global::System.Text.Json.Utf8JsonWriter writer)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteString("index", Index.ToString(global::System.Globalization.CultureInfo.InvariantCulture));
+        writer.WriteString("type", Type.ToWire());
+        if (WebhookUrl is not null)
+        {
+            writer.WriteString("webhook_url", WebhookUrl);
+        }
+        if (WebhookSecret is not null)
+        {
+            writer.WriteString("webhook_secret", WebhookSecret);
+        }
+    }
+
+    // Secrets never reach ToString(), so a logged request cannot leak them.
+    private bool PrintMembers(global::System.Text.StringBuilder builder)
+    {
+        builder.Append("Index = ").Append(Index);
+        builder.Append(", Type = ").Append(Type);
+        builder.Append(", WebhookUrl = ").Append(WebhookUrl);
+        builder.Append(", WebhookSecret = ").Append(WebhookSecret is null ? "" : "***");
+        return true;
+    }
+}
+
+/// <summary>
+/// The parameters of upscale-highres (url form): 2x or 4x of an image by URL (at most 2048x2048) - give image_url instead of parent_task_id.
+/// </summary>
+public sealed partial record UpscaleHighresUrlRequest
+{
+    /// <summary>
+    /// The image to upscale: a public http(s) URL, at most 2048x2048. An http(s) URL.
+    /// </summary>
+    public required string ImageUrl { get; init; }
+
+    /// <summary>
+    /// 2x or 4x the size. One of: 2x, 4x.
+    /// </summary>
+    public required HighresScale Type { get; init; }
+
+    /// <summary>
+    /// URL that receives progress and the final result as POSTs in the /fetch shape. An http(s) URL.
+    /// </summary>
+    public string? WebhookUrl { get; init; }
+
+    /// <summary>
+    /// Sent back unchanged in the x-webhook-secret header of every webhook POST. At most 256 characters.
+    /// </summary>
+    public string? WebhookSecret { get; init; }
+
+    /// <summary>
+    /// Writes the parameters as JSON properties in the provider's wire format (without the enclosing braces).
+    /// </summary>
+    public void WriteProperties(global::System.Text.Json.Utf8JsonWriter writer)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteString("image_url", ImageUrl);
+        writer.WriteString("type", Type.ToWire());
+        if (WebhookUrl is not null)
+        {
+            writer.WriteString("webhook_url", WebhookUrl);
+        }
+        if (WebhookSecret is not null)
+        {
+            writer.WriteString("webhook_secret", WebhookSecret);
+        }
+    }
+
+    // Secrets never reach ToString(), so a logged request cannot leak them.
+    private bool PrintMembers(global::System.Text.StringBuilder builder)
+    {
+        builder.Append("ImageUrl = ").Append(ImageUrl);
+        builder.Append(", Type = ").Append(Type);
         builder.Append(", WebhookUrl = ").Append(WebhookUrl);
         builder.Append(", WebhookSecret = ").Append(WebhookSecret is null ? "" : "***");
         return true;

@@ -159,7 +159,7 @@ public static partial class MidjourneySpec
         ]);
 
     /// <summary>
-    /// The rules of upscale-highres: Upscale an upscale_1x image 2x or 4x. Not for its own output or upscale_alt output.
+    /// The rules of upscale-highres: Upscale an image 2x or 4x - an upscale_1x image, one image of a grid (index 1-4), or an image by URL. Not for its own output or upscale_alt output.
     /// </summary>
     public static global::MjMcp.Rules.OperationRule UpscaleHighres { get; } = new(
         Name: "upscale-highres",
@@ -168,15 +168,31 @@ public static partial class MidjourneySpec
         Path: "/upscale-highres",
         TaskTypes: ["upscale-highres-*"],
         Credits: 4,
-        Summary: "Upscale an upscale_1x image 2x or 4x. Not for its own output or upscale_alt output.",
+        Summary: "Upscale an image 2x or 4x - an upscale_1x image, one image of a grid (index 1-4), or an image by URL. Not for its own output or upscale_alt output.",
         Produces: "hires",
         ProducesStage: true,
         Forms: [
             new(
-                Name: "",
-                Summary: "Upscale an upscale_1x image 2x or 4x. Not for its own output or upscale_alt output.",
+                Name: "upscaled",
+                Summary: "2x or 4x of an upscale_1x image.",
                 Parent: new(["upscaled"], [], "parent_task_id"),
                 Params: [
+                    new(Name: "type", Wire: "type", Kind: global::MjMcp.Rules.ParamKind.Enum, Required: true, Secret: false, Summary: "2x or 4x the size. One of: 2x, 4x.", Default: null, Values: ["2x", "4x"], Min: null, Max: null, MinLength: null, MaxLength: null, MinItems: null, MaxItems: null, Pattern: null, WireAsString: false),
+                ]),
+            new(
+                Name: "grid",
+                Summary: "2x or 4x of one image of a grid.",
+                Parent: new(["grid"], [], "parent_task_id"),
+                Params: [
+                    new(Name: "index", Wire: "index", Kind: global::MjMcp.Rules.ParamKind.Int, Required: true, Secret: false, Summary: "Which grid image to upscale, 1-4. From 1 to 4.", Default: null, Values: [], Min: 1d, Max: 4d, MinLength: null, MaxLength: null, MinItems: null, MaxItems: null, Pattern: null, WireAsString: true),
+                    new(Name: "type", Wire: "type", Kind: global::MjMcp.Rules.ParamKind.Enum, Required: true, Secret: false, Summary: "2x or 4x the size. One of: 2x, 4x.", Default: null, Values: ["2x", "4x"], Min: null, Max: null, MinLength: null, MaxLength: null, MinItems: null, MaxItems: null, Pattern: null, WireAsString: false),
+                ]),
+            new(
+                Name: "url",
+                Summary: "2x or 4x of an image by URL (at most 2048x2048) - give image_url instead of parent_task_id.",
+                Parent: null,
+                Params: [
+                    new(Name: "image_url", Wire: "image_url", Kind: global::MjMcp.Rules.ParamKind.Url, Required: true, Secret: false, Summary: "The image to upscale: a public http(s) URL, at most 2048x2048. An http(s) URL.", Default: null, Values: [], Min: null, Max: null, MinLength: null, MaxLength: null, MinItems: null, MaxItems: null, Pattern: null, WireAsString: false),
                     new(Name: "type", Wire: "type", Kind: global::MjMcp.Rules.ParamKind.Enum, Required: true, Secret: false, Summary: "2x or 4x the size. One of: 2x, 4x.", Default: null, Values: ["2x", "4x"], Min: null, Max: null, MinLength: null, MaxLength: null, MinItems: null, MaxItems: null, Pattern: null, WireAsString: false),
                 ]),
         ]);
