@@ -53,6 +53,25 @@ public sealed class SandboxOptions
     /// </summary>
     public SpecRules? Spec { get; set; }
 
+    /// <summary>
+    /// True: besides pending and processing, tasks pass through the provider's other documented statuses, decided per task
+    /// by a sequence seeded with <see cref="StatusSeed"/>: <c>staged</c> and/or <c>starting</c> after <c>pending</c> in the
+    /// queue phase (when <see cref="SandboxTiming.Queued"/> is above zero) and sometimes a <c>retrying</c> episode while
+    /// processing (when <see cref="SandboxTiming.Running"/> is above zero), in /fetch, /fetch-many and webhooks alike.
+    /// <see cref="SandboxTiming.Realistic"/> implies it.
+    /// </summary>
+    public bool ExtendedStatuses { get; set; }
+
+    /// <summary>The seed of the sequence that decides each task's extended statuses (see <see cref="ExtendedStatuses"/>).</summary>
+    public int StatusSeed { get; set; } = 1;
+
+    /// <summary>
+    /// True: error bodies exactly as the provider documents them: 400 (and 429) is <c>{"errors":[{"msg":"…"}]}</c> with no
+    /// top-level <c>message</c>, 401 and 500 are <c>{}</c>. False (default): every error body carries <c>errors[].msg</c>
+    /// and the same text as <c>message</c>, which the provider's own SDK reads.
+    /// </summary>
+    public bool Strict { get; set; }
+
     /// <summary>The clock.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }

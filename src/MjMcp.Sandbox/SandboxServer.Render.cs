@@ -113,7 +113,7 @@ public sealed partial class SandboxServer
     private async Task DeliverWebhooksAsync(SandboxTask task)
     {
         var last = string.Empty;
-        var step = Options.Timing.Running > TimeSpan.Zero ? TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(100).Ticks, Options.Timing.Running.Ticks / 5)) : TimeSpan.FromMilliseconds(50);
+        var step = WebhookStep();
         try
         {
             while (!_stopping.IsCancellationRequested)

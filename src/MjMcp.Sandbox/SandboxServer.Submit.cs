@@ -50,6 +50,7 @@ public sealed partial class SandboxServer
     {
         task.WebhookUrl = Text(body, "webhook_url");
         task.WebhookSecret = Text(body, "webhook_secret");
+        PlanStatuses(task);
         if (task.Error is not null)
         {
             MarkDone(task);

@@ -28,6 +28,8 @@ public sealed partial class SandboxServer : IAsyncDisposable
     private readonly HttpClient _http;
     private readonly Random _faults;
     private readonly object _faultLock = new();
+    private readonly Random _statusSequence;
+    private readonly object _statusLock = new();
     private readonly string? _tempDirectory;
     private readonly ILogger _logger;
     private long _creditsSpent;
@@ -40,6 +42,7 @@ public sealed partial class SandboxServer : IAsyncDisposable
         _store = store;
         _tempDirectory = tempDirectory;
         _faults = new Random(options.Faults.Seed);
+        _statusSequence = new Random(options.StatusSeed);
         _logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MjMcp.Sandbox");
         _http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(5) }) { Timeout = TimeSpan.FromSeconds(10) };
         BaseUrl = null!;
@@ -350,6 +353,12 @@ public sealed partial class SandboxServer : IAsyncDisposable
                 w.WriteString("seed", task.SeedValue);
             }
 
+            // describe: the provider's example carries the described image.
+            if (!task.SpecMade && task.Operation == "describe")
+            {
+                w.WriteString("image_url", task.Prompt);
+            }
+
             if (task.Content is not null)
             {
                 w.WriteStartArray("content");
@@ -389,7 +398,10 @@ public sealed partial class SandboxServer : IAsyncDisposable
         var timing = Options.Timing;
         if (age < timing.Queued)
         {
-            return ("pending", 0);
+            // Extended statuses: pending, then staged and/or starting, each an equal share of the queue phase.
+            return task.QueueStatuses is { Count: > 0 } queue
+                ? (queue[Math.Clamp((int)(age / timing.Queued * queue.Count), 0, queue.Count - 1)], 0)
+                : ("pending", 0);
         }
 
         var running = age - timing.Queued;
@@ -404,11 +416,90 @@ public sealed partial class SandboxServer : IAsyncDisposable
             return ("finished", 100);
         }
 
+        // Extended statuses: a retrying episode, its percentage held where it began.
+        if (task.RetryFrom is { } from && task.RetryTo is { } to && fraction >= from && fraction < to)
+        {
+            return ("retrying", Math.Clamp((int)(from * 100), 0, 99));
+        }
+
         return ("processing", Math.Clamp((int)(fraction * 100), 0, 99));
     }
 
-    private static async Task WriteAsync(HttpContext context, int status, byte[] body)
+    /// <summary>Whether tasks pass through staged, starting and retrying (see <see cref="SandboxOptions.ExtendedStatuses"/>).</summary>
+    private bool ExtendedStatuses => Options.ExtendedStatuses || Options.Timing == SandboxTiming.Realistic;
+
+    /// <summary>Decides, from the seeded status sequence, which extended statuses a new task passes through.</summary>
+    private void PlanStatuses(SandboxTask task)
     {
+        if (!ExtendedStatuses)
+        {
+            return;
+        }
+
+        double staged, starting, retry, from, length;
+        lock (_statusLock)
+        {
+            // Always five draws per task, so each task's plan depends only on the seed and its place in the sequence.
+            staged = _statusSequence.NextDouble();
+            starting = _statusSequence.NextDouble();
+            retry = _statusSequence.NextDouble();
+            from = _statusSequence.NextDouble();
+            length = _statusSequence.NextDouble();
+        }
+
+        if (Options.Timing.Queued > TimeSpan.Zero && (staged < 0.5 || starting < 0.5))
+        {
+            task.QueueStatuses = ["pending"];
+            if (staged < 0.5)
+            {
+                task.QueueStatuses.Add("staged");
+            }
+
+            if (starting < 0.5)
+            {
+                task.QueueStatuses.Add("starting");
+            }
+        }
+
+        if (Options.Timing.Running > TimeSpan.Zero && retry < 0.35)
+        {
+            task.RetryFrom = 0.2 + (from * 0.5);
+            task.RetryTo = task.RetryFrom + 0.1 + (length * 0.15);
+        }
+    }
+
+    /// <summary>How often webhook delivery looks for a change: often enough to see every extended status.</summary>
+    private TimeSpan WebhookStep()
+    {
+        var timing = Options.Timing;
+        var step = timing.Running > TimeSpan.Zero ? TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(100).Ticks, timing.Running.Ticks / 5)) : TimeSpan.FromMilliseconds(50);
+        if (!ExtendedStatuses)
+        {
+            return step;
+        }
+
+        // A queue share is at least a third of the queue phase, a retrying episode at least a tenth of the running phase.
+        var ticks = step.Ticks;
+        if (timing.Queued > TimeSpan.Zero)
+        {
+            ticks = Math.Min(ticks, timing.Queued.Ticks / 6);
+        }
+
+        if (timing.Running > TimeSpan.Zero)
+        {
+            ticks = Math.Min(ticks, timing.Running.Ticks / 20);
+        }
+
+        return TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(20).Ticks, ticks));
+    }
+
+    private async Task WriteAsync(HttpContext context, int status, byte[] body)
+    {
+        if (Options.Strict && status >= 400)
+        {
+            body = StrictError(status, body);
+        }
+
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
         await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
@@ -426,6 +517,38 @@ public sealed partial class SandboxServer : IAsyncDisposable
         w.WriteString("message", message);
         w.WriteEndObject();
     });
+
+    /// <summary>
+    /// The provider's documented error bodies: 401 and 500 are <c>{}</c>; any other error keeps only <c>errors[].msg</c>.
+    /// </summary>
+    private static byte[] StrictError(int status, byte[] body)
+    {
+        if (status is 401 or 500)
+        {
+            return "{}"u8.ToArray();
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("errors", out var errors))
+            {
+                return body;
+            }
+
+            return Json(w =>
+            {
+                w.WriteStartObject();
+                w.WritePropertyName("errors");
+                errors.WriteTo(w);
+                w.WriteEndObject();
+            });
+        }
+        catch (JsonException)
+        {
+            return body;
+        }
+    }
 
     internal static byte[] Json(Action<Utf8JsonWriter> write)
     {

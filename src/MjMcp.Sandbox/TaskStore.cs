@@ -60,6 +60,15 @@ internal sealed class SandboxTask
     /// <summary>For spec-made results: list fields by wire name.</summary>
     public Dictionary<string, List<string>>? ResultLists { get; set; }
 
+    /// <summary>Extended statuses: the statuses of the queue phase in order (pending first), each an equal share of it; null: pending only.</summary>
+    public List<string>? QueueStatuses { get; set; }
+
+    /// <summary>Extended statuses: a retrying episode from this fraction of the running phase to <see cref="RetryTo"/>; null: none.</summary>
+    public double? RetryFrom { get; set; }
+
+    /// <summary>Where the retrying episode ends (a fraction of the running phase).</summary>
+    public double? RetryTo { get; set; }
+
     [JsonIgnore]
     public string? WebhookUrl { get; set; }
 
