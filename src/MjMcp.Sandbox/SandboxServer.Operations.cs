@@ -83,7 +83,7 @@ public sealed partial class SandboxServer
                 s.SaveGrid(t, v => Pictures.Blend(images, dimension, t.Seed, v));
             }),
         new("seed", 2, null, AnyImage, true, (s, o, b, _) => Task.FromResult(s.CheckSeed(o, b)), null),
-        new("faceswap", 4, "image", [], false, (s, _, b, ct) => s.CheckFaceswapAsync(b, ct),
+        new("faceswap", 2, "image", [], false, (s, _, b, ct) => s.CheckFaceswapAsync(b, ct),
             (s, t, _) => s.SaveImage(t, "image", Pictures.FaceSwap(PngCodec.Decode(t.Inputs![0]), PngCodec.Decode(t.Inputs[1])))),
         new("shorten", 2, null, [], true, (_, _, b, _) => Task.FromResult(new Draft { Prompt = RequiredPrompt(b) }), null),
     ];

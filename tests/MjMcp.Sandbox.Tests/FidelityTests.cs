@@ -20,7 +20,8 @@ public sealed class FidelityTests
     {
         var (server, http) = await Wire.StartAsync(new SandboxOptions
         {
-            Timing = new SandboxTiming(TimeSpan.FromMilliseconds(600), TimeSpan.FromMilliseconds(1500)),
+            // Phases long enough that a loaded machine's polls still see every status.
+            Timing = new SandboxTiming(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(3)),
             ExtendedStatuses = true,
             StatusSeed = 7,
             CandidateSize = 64,
@@ -141,7 +142,8 @@ public sealed class FidelityTests
 
         var (server, http) = await Wire.StartAsync(new SandboxOptions
         {
-            Timing = new SandboxTiming(TimeSpan.FromMilliseconds(600), TimeSpan.FromMilliseconds(1500)),
+            // Phases long enough that a loaded machine's polls still see every status.
+            Timing = new SandboxTiming(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(3)),
             ExtendedStatuses = true,
             StatusSeed = 7,
             CandidateSize = 64,

@@ -569,7 +569,7 @@ public sealed partial class MidjourneyClient : global::MjMcp.MjClient
 
     /// <summary>
     /// Put the face of one image onto the face in another image. Each image must show exactly one face.
-    /// POST /faceswap, 4 credits.
+    /// POST /faceswap, 2 credits.
     /// </summary>
     /// <param name="targetImageUrl">The image whose face is replaced. An http(s) URL.</param>
     /// <param name="swapImageUrl">The image whose face is used. An http(s) URL.</param>
@@ -591,7 +591,7 @@ public sealed partial class MidjourneyClient : global::MjMcp.MjClient
 
     /// <summary>
     /// Put the face of one image onto the face in another image. Each image must show exactly one face.
-    /// POST /faceswap, 4 credits.
+    /// POST /faceswap, 2 credits.
     /// </summary>
     /// <param name="request">The parameters.</param>
     /// <param name="cancellationToken">Cancels the submission.</param>

@@ -324,7 +324,7 @@ public static partial class MidjourneySpec
         MethodName: "FaceswapAsync",
         Path: "/faceswap",
         TaskTypes: ["faceswap"],
-        Credits: 4,
+        Credits: 2,
         Summary: "Put the face of one image onto the face in another image. Each image must show exactly one face.",
         Produces: "image",
         ProducesStage: true,

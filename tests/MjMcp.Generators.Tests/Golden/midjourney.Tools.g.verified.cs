@@ -126,7 +126,7 @@ public static partial class MidjourneyToolDefinitions
             Operation: MidjourneySpec.Faceswap,
             Name: "faceswap",
             Title: "Faceswap",
-            Description: "Put the face of one image onto the face in another image. Each image must show exactly one face. Returns an image task (a single finished image that is not part of the grid workflow (faceswap output)). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 4 credits.",
+            Description: "Put the face of one image onto the face in another image. Each image must show exactly one face. Returns an image task (a single finished image that is not part of the grid workflow (faceswap output)). Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task. Costs 2 credits.",
             InputSchema: "{\"type\":\"object\",\"properties\":{\"target_image_url\":{\"type\":\"string\",\"format\":\"uri\",\"description\":\"The image whose face is replaced. An http(s) URL.\"},\"swap_image_url\":{\"type\":\"string\",\"format\":\"uri\",\"description\":\"The image whose face is used. An http(s) URL.\"},\"wait_seconds\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":300,\"description\":\"How many seconds to wait for the result before returning the task_id (default: the server's bound, 40 unless configured; 0 returns at once). Longer waits are capped below the client's time-out; use wait_task to keep waiting.\"}},\"required\":[\"target_image_url\",\"swap_image_url\"],\"additionalProperties\":false}",
             ReadOnly: false,
             Idempotent: false,
