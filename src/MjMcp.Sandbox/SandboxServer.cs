@@ -155,6 +155,7 @@ public sealed partial class SandboxServer : IAsyncDisposable
         _app.MapPost("/fetch-many", context => HandleAsync(context, "/fetch-many", isFetch: true, FetchManyAsync));
         _app.MapGet("/account", context => HandleAsync(context, "/account", isFetch: false, AccountAsync));
         _app.MapGet("/images/{id}/{name}", ImageAsync);
+        _app.MapPost(UploadPath, HandleUploadAsync);
     }
 
     private delegate Task<(int Status, byte[] Body)> Handler(HttpContext context, string path, JsonElement body);

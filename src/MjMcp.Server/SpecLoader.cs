@@ -89,7 +89,10 @@ public static class SpecLoader
                 FetchManyMax: p.FetchManyMax,
                 AccountPath: p.AccountPath,
                 Statuses: [.. p.Statuses.Select(s => new StatusRule(s.State, [.. s.Values]))],
-                CommonParams: [.. p.CommonParams.Select(Param)]),
+                CommonParams: [.. p.CommonParams.Select(Param)],
+                UploadPath: p.Upload?.Path,
+                UploadField: p.Upload?.Field,
+                UploadResultField: p.Upload?.ResultField),
             Stages: [.. spec.Stages.Select(s => new StageRule(s.Name, s.ClassName, s.Images, s.Summary))],
             Results: [.. spec.Results.Select(r => new ResultRule(r.Name, r.ClassName, r.Summary, [.. r.Fields.Select(f => new ResultFieldRule(f.Name, f.Wire, f.Kind == FieldKind.StringList, f.Summary))]))],
             Operations: [.. spec.Operations.Select(o => new OperationRule(

@@ -17,6 +17,7 @@ public static class MjMcpStdioExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var drain = new RequestDrain();
+        builder.Services.AddSingleton<MjMcp.Server.StdioTransportMarker>();
         var maxWait = TimeSpan.FromSeconds(MjMcpServerOptions.MaxWaitSeconds + 15);
         return builder
             .WithMessageFilters(filters => filters.AddIncomingFilter(drain.Filter))

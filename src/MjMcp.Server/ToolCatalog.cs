@@ -72,6 +72,10 @@ public sealed class ToolCatalog
             idempotent: true,
             openWorld: true,
             (request, ct) => Of(request).AccountAsync(ct));
+        if (spec.Rules.Provider.HasUpload)
+        {
+            yield return UploadImageTool.Create();
+        }
     }
 
     private async ValueTask<CallToolResult> FetchAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)

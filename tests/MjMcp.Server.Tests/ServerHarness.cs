@@ -47,7 +47,7 @@ internal sealed class ServerProcess : IAsyncDisposable
     public ConcurrentQueue<string> Stderr { get; }
 
     /// <summary>Starts a server; with <paramref name="sandbox"/> it treats that sandbox as "the provider".</summary>
-    public static async Task<ServerProcess> StartAsync(SandboxServer? sandbox, string? dataDir = null, string? protocolVersion = "2025-11-25", Dictionary<string, string?>? env = null)
+    public static async Task<ServerProcess> StartAsync(SandboxServer? sandbox, string? dataDir = null, string? protocolVersion = "2025-11-25", Dictionary<string, string?>? env = null, Action<McpClientOptions>? configureClient = null)
     {
         dataDir ??= Paths.TempDir("server");
         var stderr = new ConcurrentQueue<string>();
@@ -77,6 +77,8 @@ internal sealed class ServerProcess : IAsyncDisposable
         {
             options.ProtocolVersion = protocolVersion;
         }
+
+        configureClient?.Invoke(options);
 
         var client = await McpClient.CreateAsync(transport, options).ConfigureAwait(false);
         return new ServerProcess(client, dataDir, stderr);

@@ -69,7 +69,18 @@ internal static class RulesEmitter
             w.Line("            " + Param(param) + ",");
         }
 
-        w.Line("        ]),");
+        if (provider.Upload is { } upload)
+        {
+            w.Line("        ],");
+            w.Line("        UploadPath: " + SourceWriter.Literal(upload.Path) + ",");
+            w.Line("        UploadField: " + SourceWriter.Literal(upload.Field) + ",");
+            w.Line("        UploadResultField: " + SourceWriter.Literal(upload.ResultField) + "),");
+        }
+        else
+        {
+            w.Line("        ]),");
+        }
+
         w.Line("    Stages: [" + string.Join(", ", spec.Stages.Select(s => "new(" + SourceWriter.Literal(s.Name) + ", " + SourceWriter.Literal(s.ClassName) + ", " + SourceWriter.Number(s.Images) + ", " + SourceWriter.Literal(s.Summary) + ")")) + "],");
         w.Line("    Results: [" + string.Join(", ", spec.Results.Select(r => "new(" + SourceWriter.Literal(r.Name) + ", " + SourceWriter.Literal(r.ClassName) + ", " + SourceWriter.Literal(r.Summary) + ", [" +
             string.Join(", ", r.Fields.Select(f => "new(" + SourceWriter.Literal(f.Name) + ", " + SourceWriter.Literal(f.Wire) + ", " + (f.Kind == FieldKind.StringList ? "true" : "false") + ", " + SourceWriter.Literal(f.Summary) + ")")) + "])")) + "],");

@@ -23,7 +23,11 @@ internal sealed record ProviderModel(
     int FetchManyMax,
     string AccountPath,
     EquatableArray<StatusModel> Statuses,
-    EquatableArray<ParamModel> CommonParams);
+    EquatableArray<ParamModel> CommonParams,
+    UploadModel? Upload);
+
+/// <summary>The provider's image upload: a multipart/form-data POST of one file field, answered with a URL.</summary>
+internal sealed record UploadModel(string Path, string Field, string ResultField);
 
 /// <summary>One task state (pending, running, …) and the provider strings that mean it.</summary>
 internal sealed record StatusModel(string State, EquatableArray<string> Values);

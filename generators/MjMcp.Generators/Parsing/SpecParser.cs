@@ -15,7 +15,8 @@ namespace MjMcp.Generators.Parsing;
 internal sealed partial class SpecParser
 {
     private static readonly string[] RootKeys = ["provider", "stages", "results", "types", "operations"];
-    private static readonly string[] ProviderKeys = ["name", "base_url", "auth", "fetch", "fetch_many", "account", "status", "common_params"];
+    private static readonly string[] ProviderKeys = ["name", "base_url", "auth", "fetch", "fetch_many", "account", "status", "common_params", "upload"];
+    private static readonly string[] UploadKeys = ["path", "field", "result"];
     private static readonly string[] AuthKeys = ["header", "scheme"];
     private static readonly string[] FetchManyKeys = ["path", "min", "max"];
     private static readonly string[] StatusKeys = ["pending", "running", "retrying", "finished", "failed"];
@@ -165,7 +166,7 @@ internal sealed partial class SpecParser
 
     private static ProviderModel DefaultProvider() => new(
         "provider", "https://api.apiframe.pro", "Authorization", string.Empty, "/fetch", "/fetch-many", 2, 20, "/account",
-        EquatableArray<StatusModel>.Empty, EquatableArray<ParamModel>.Empty);
+        EquatableArray<StatusModel>.Empty, EquatableArray<ParamModel>.Empty, null);
 
     private ProviderModel ParseProvider(YamlNode node)
     {
@@ -242,7 +243,49 @@ internal sealed partial class SpecParser
             }
         }
 
-        return new ProviderModel(name, baseUrl, header, scheme, fetch, fetchMany, fetchManyMin, fetchManyMax, account, statuses.ToEquatableArray(), common.ToEquatableArray());
+        var upload = keys.TryGetValue("upload", out var uploadNode) ? ParseUpload(uploadNode) : null;
+        return new ProviderModel(name, baseUrl, header, scheme, fetch, fetchMany, fetchManyMin, fetchManyMax, account, statuses.ToEquatableArray(), common.ToEquatableArray(), upload);
+    }
+
+    /// <summary>
+    /// provider.upload: { path: /upload, field: image, result: imageURL } — optional; absent means the
+    /// provider takes no uploads. field and result default to image and imageURL; path is required.
+    /// </summary>
+    private UploadModel? ParseUpload(YamlNode node)
+    {
+        const string Example = "a mapping (upload: { path: /upload, field: image, result: imageURL })";
+        if (AsMapping(node, "provider.upload", Example) is not { } map)
+        {
+            return null;
+        }
+
+        var keys = Keys(map, "provider.upload", UploadKeys);
+        if (!keys.TryGetValue("path", out var pathNode))
+        {
+            Report("MJ0007", map, "provider.upload", "path", "/upload");
+            return null;
+        }
+
+        var path = ScalarOr(keys, "path", "provider.upload.path", string.Empty);
+        var field = ScalarOr(keys, "field", "provider.upload.field", "image");
+        var result = ScalarOr(keys, "result", "provider.upload.result", "imageURL");
+        var ok = true;
+        if (!path.StartsWith("/", StringComparison.Ordinal))
+        {
+            Report("MJ0009", pathNode, path, "provider.upload.path", "a path must start with '/'");
+            ok = false;
+        }
+
+        foreach (var (key, value) in new[] { ("field", field), ("result", result) })
+        {
+            if (value.Length == 0 || value.Any(c => char.IsWhiteSpace(c) || c == '"'))
+            {
+                Report("MJ0009", keys.TryGetValue(key, out var n) ? n : node, value, "provider.upload." + key, "it must be a non-empty name without spaces or quotes, such as " + (key == "field" ? "image" : "imageURL"));
+                ok = false;
+            }
+        }
+
+        return ok ? new UploadModel(path, field, result) : null;
     }
 
     // ---- stages and results ----------------------------------------------------------------

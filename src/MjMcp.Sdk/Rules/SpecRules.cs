@@ -86,6 +86,11 @@ public sealed record ResultFieldRule(string Name, string Wire, bool IsList, stri
 public sealed record StatusRule(string State, IReadOnlyList<string> Values);
 
 /// <summary>Provider-wide wire facts.</summary>
+/// <remarks>
+/// The upload members describe the provider's image upload (a multipart/form-data POST to
+/// <paramref name="UploadPath"/> of one file in <paramref name="UploadField"/>, answered with a JSON object
+/// whose <paramref name="UploadResultField"/> holds the image's URL); all null when the spec declares none.
+/// </remarks>
 public sealed record ProviderRule(
     string Name,
     string BaseUrl,
@@ -97,7 +102,14 @@ public sealed record ProviderRule(
     int FetchManyMax,
     string AccountPath,
     IReadOnlyList<StatusRule> Statuses,
-    IReadOnlyList<ParamRule> CommonParams);
+    IReadOnlyList<ParamRule> CommonParams,
+    string? UploadPath = null,
+    string? UploadField = null,
+    string? UploadResultField = null)
+{
+    /// <summary>Whether the spec declares an image upload.</summary>
+    public bool HasUpload => UploadPath is not null && UploadField is not null && UploadResultField is not null;
+}
 
 /// <summary>The state of a task, whatever the provider calls it.</summary>
 public enum TaskState

@@ -113,6 +113,96 @@ public class MjClient
         return AccountInfo.Parse(document.RootElement);
     }
 
+    /// <summary>The largest image <see cref="UploadAsync"/> sends: 20 MB.</summary>
+    public const int MaxUploadBytes = 20 * 1024 * 1024;
+
+    /// <summary>
+    /// Uploads an image (PNG or JPEG) to the provider's upload endpoint (the spec's <c>provider.upload</c>) as
+    /// multipart/form-data and returns its URL, valid as an image URL of describe, blend or faceswap. Like a
+    /// submit it is never retried after a failure that may have reached the provider.
+    /// </summary>
+    /// <param name="image">The image bytes, read to the end (at most <see cref="MaxUploadBytes"/>).</param>
+    /// <param name="fileName">The file name sent with the image (for example photo.png).</param>
+    /// <param name="cancellationToken">Cancels the upload.</param>
+    /// <exception cref="MjValidationException">The spec declares no upload, or the image is empty or larger than 20 MB.</exception>
+    public async Task<Uri> UploadAsync(Stream image, string fileName, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        const string Operation = "upload";
+        var provider = Rules.Provider;
+        if (!provider.HasUpload)
+        {
+            throw new MjValidationException(Operation, [new ValidationProblem("upload", $"The spec of {provider.Name} declares no image upload (provider.upload); pass a public image URL instead.")]);
+        }
+
+        var bytes = await ReadAtMostAsync(image, MaxUploadBytes, cancellationToken).ConfigureAwait(false);
+        if (bytes is null)
+        {
+            throw new MjValidationException(Operation, [new ValidationProblem("image", "The image is larger than 20 MB; send a smaller PNG or JPEG.")]);
+        }
+
+        if (bytes.Length == 0)
+        {
+            throw new MjValidationException(Operation, [new ValidationProblem("image", "The image is empty; send a PNG or JPEG.")]);
+        }
+
+        var name = string.IsNullOrWhiteSpace(fileName) ? "image" + ImageExtension(bytes) : Path.GetFileName(fileName);
+        var file = new ByteArrayContent(bytes);
+        file.Headers.ContentType = new MediaTypeHeaderValue(ImageMediaType(bytes));
+        var form = new MultipartFormDataContent();
+        form.Add(file, provider.UploadField!, name);
+        var reply = await SendContentAsync(HttpMethod.Post, provider.UploadPath!, form, isSubmit: true, cancellationToken).ConfigureAwait(false);
+        string? url = null;
+        try
+        {
+            using var document = JsonDocument.Parse(reply);
+            if (document.RootElement.ValueKind == JsonValueKind.Object &&
+                document.RootElement.TryGetProperty(provider.UploadResultField!, out var value) &&
+                value.ValueKind == JsonValueKind.String)
+            {
+                url = value.GetString();
+            }
+        }
+        catch (JsonException)
+        {
+            url = null;
+        }
+
+        if (url is null || !Uri.TryCreate(url, UriKind.Absolute, out var uri))
+        {
+            throw new MjProtocolException($"The provider accepted {provider.UploadPath} but returned no URL in '{provider.UploadResultField}'.");
+        }
+
+        return uri;
+    }
+
+    /// <summary>Reads the stream to its end, or returns null once it holds more than <paramref name="limit"/> bytes.</summary>
+    private static async Task<byte[]?> ReadAtMostAsync(Stream stream, int limit, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+
+    private static bool IsPng(byte[] b) => b.Length >= 8 && b[0] == 0x89 && b[1] == (byte)'P' && b[2] == (byte)'N' && b[3] == (byte)'G';
+
+    private static bool IsJpeg(byte[] b) => b.Length >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
+
+    private static string ImageMediaType(byte[] b) => IsPng(b) ? "image/png" : IsJpeg(b) ? "image/jpeg" : "application/octet-stream";
+
+    private static string ImageExtension(byte[] b) => IsPng(b) ? ".png" : IsJpeg(b) ? ".jpg" : ".bin";
+
     /// <summary>Waits for any task by id and returns its finished /fetch reply (see <see cref="PendingTask{TResult}.WaitAsync(IProgress{TaskProgress}?, TimeSpan?, CancellationToken)"/>).</summary>
     public Task<FetchResponse> WaitAsync(string taskId, IProgress<TaskProgress>? progress = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
         WaitForFinishedAsync(taskId, progress, timeout, cancellationToken);
@@ -335,23 +425,33 @@ public class MjClient
         return buffer.WrittenSpan.ToArray();
     }
 
-    private async Task<byte[]> SendAsync(HttpMethod method, string path, byte[]? body, bool isSubmit, CancellationToken cancellationToken)
+    private Task<byte[]> SendAsync(HttpMethod method, string path, byte[]? body, bool isSubmit, CancellationToken cancellationToken)
+    {
+        ByteArrayContent? content = null;
+        if (body is not null)
+        {
+            content = new ByteArrayContent(body);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        }
+
+        return SendContentAsync(method, path, content, isSubmit, cancellationToken);
+    }
+
+    // Takes ownership of content (the request disposes it).
+    private async Task<byte[]> SendContentAsync(HttpMethod method, string path, HttpContent? content, bool isSubmit, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(_options.ApiKey))
         {
+            content?.Dispose();
             throw new MjValidationException(path, [new ValidationProblem("api_key", "No API key is configured. Set MJMCP_API_KEY (or MidjourneyOptions.ApiKey), or use the embedded sandbox.")]);
         }
 
         using var request = new HttpRequestMessage(method, new Uri(_baseUrl, path.TrimStart('/')));
+        request.Content = content;
         request.Options.Set(ProviderResilience.IsReadOption, !isSubmit);
         var scheme = _options.AuthScheme ?? Rules.Provider.AuthScheme;
         request.Headers.TryAddWithoutValidation(Rules.Provider.AuthHeader, string.IsNullOrEmpty(scheme) ? _options.ApiKey : scheme + " " + _options.ApiKey);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        if (body is not null)
-        {
-            request.Content = new ByteArrayContent(body);
-            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        }
 
         HttpResponseMessage response;
         try

@@ -380,7 +380,10 @@ public static partial class MidjourneySpec
             CommonParams: [
                 new(Name: "webhook_url", Wire: "webhook_url", Kind: global::MjMcp.Rules.ParamKind.Url, Required: false, Secret: false, Summary: "URL that receives progress and the final result as POSTs in the /fetch shape. An http(s) URL.", Default: null, Values: [], Min: null, Max: null, MinLength: null, MaxLength: null, MinItems: null, MaxItems: null, Pattern: null, WireAsString: false),
                 new(Name: "webhook_secret", Wire: "webhook_secret", Kind: global::MjMcp.Rules.ParamKind.String, Required: false, Secret: true, Summary: "Sent back unchanged in the x-webhook-secret header of every webhook POST. At most 256 characters.", Default: null, Values: [], Min: null, Max: null, MinLength: null, MaxLength: 256, MinItems: null, MaxItems: null, Pattern: null, WireAsString: false),
-            ]),
+            ],
+            UploadPath: "/upload",
+            UploadField: "image",
+            UploadResultField: "imageURL"),
         Stages: [new("grid", "GridTask", 4, "A 2x2 grid of four candidate images (index 1 top-left, 2 top-right, 3 bottom-left, 4 bottom-right)."), new("upscaled", "UpscaledTask", 1, "One image picked from a grid with upscale_1x; the gateway to every refining action."), new("hires", "HiResTask", 1, "A high-resolution image from upscale_alt or upscale_highres; nothing refines it further."), new("image", "ImageTask", 1, "A single finished image that is not part of the grid workflow (faceswap output).")],
         Results: [new("seed", "SeedResult", "The seed a finished image task was made with.", [new("seed", "seed", false, "The seed, as the provider returns it (a string of digits).")]), new("prompts", "DescribeResult", "Four text prompts that describe an image.", [new("prompts", "content", true, "Four prompts that would make an image like this one.")]), new("shortened", "ShortenResult", "Shorter versions of a prompt, with the provider's analysis.", [new("prompts", "content", true, "Shortened prompts, best first."), new("analysis", "full_content", false, "The provider's markdown analysis of which words matter.")])],
         Operations: [Imagine, Blend, Reroll, Variations, Upscale1x, UpscaleAlt, UpscaleHighres, Outpaint, Inpaint, Pan, Seed, Describe, Faceswap, Shorten]);
