@@ -33,7 +33,7 @@ public sealed partial class SandboxServer
         await WriteAsync(context, status, body).ConfigureAwait(false);
     }
 
-    // The same key rule as every other endpoint (see HandleAsync).
+    /// <summary>The key rule of every endpoint: bare or "Bearer &lt;key&gt;"; "Bearer" with no token is no key, also when any key is accepted.</summary>
     private bool HasApiKey(HttpContext context)
     {
         var auth = context.Request.Headers.Authorization.ToString();

@@ -194,11 +194,7 @@ public sealed partial class SandboxServer : IAsyncDisposable
             return;
         }
 
-        var auth = context.Request.Headers.Authorization.ToString();
-        // "Bearer" with no token is no key at all, also when the sandbox accepts any key.
-        var key = auth.Trim().Equals("Bearer", StringComparison.OrdinalIgnoreCase) ? string.Empty
-            : auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? auth[7..].Trim() : auth.Trim();
-        if (key.Length == 0 || (Options.ApiKey is not null && !string.Equals(key, Options.ApiKey, StringComparison.Ordinal)))
+        if (!HasApiKey(context))
         {
             await WriteAsync(context, 401, Error("Invalid or missing API key: send it in the Authorization header.")).ConfigureAwait(false);
             return;
