@@ -108,7 +108,11 @@ public sealed class PaidTaskTests
             ApiKey = Key,
             CandidateSize = 64,
             DataDirectory = Paths.TempDir("kill-sandbox"),
-            Timing = new SandboxTiming(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(4)),
+            // Tasks run for 12 s and report progress every 2.4 s, so each one keeps sending webhooks through several
+            // server restarts: the provider documents no webhook retries, so an update sent while no server listens is
+            // gone, and a task is recoverable only by an update that reaches a live server (on a slow machine a restart
+            // takes seconds).
+            Timing = new SandboxTiming(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(12)),
 
             // Each submit takes 300 ms to answer, so kills land before, during and after it.
             Faults = new SandboxFaults { Submit = new FaultRates { Latency = TimeSpan.FromMilliseconds(300) } },
@@ -136,7 +140,7 @@ public sealed class PaidTaskTests
         // A restarted server on the same journal and webhook port hears the late webhooks and recovers the orphans.
         await using (var last = await ServerProcess.StartAsync(null, dataDir, env: Env(sandbox.BaseUrl, port)))
         {
-            await WaitUntilAsync(() => UnknownCreated(sandbox, dataDir) == 0, TimeSpan.FromSeconds(20));
+            await WaitUntilAsync(() => UnknownCreated(sandbox, dataDir) == 0, TimeSpan.FromSeconds(45));
             var listed = await last.OkAsync("list_tasks", new JsonObject { ["limit"] = 200 });
             Assert.Equal(sandbox.Counters.AcceptedSubmissions, listed.GetProperty("tasks").GetArrayLength());
         }
