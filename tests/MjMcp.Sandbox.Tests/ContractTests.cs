@@ -38,7 +38,7 @@ public sealed class ContractTests
 
     private static async Task<JsonElement> FinishedAsync(HttpClient http, string taskId)
     {
-        for (var i = 0; i < 600; i++)
+        for (var i = 0; i < 2400; i++)
         {
             var (_, reply) = await PostAsync(http, "/fetch", new JsonObject { ["task_id"] = taskId });
             if (reply.GetProperty("status").GetString() is "finished" or "failed")
@@ -196,7 +196,7 @@ public sealed class ContractTests
         await using var _ = server;
         var id = await SubmitAsync(http, "/imagine", new JsonObject { ["prompt"] = "slow" });
         var seen = new List<(string Status, int Percentage)>();
-        for (var i = 0; i < 200; i++)
+        for (var i = 0; i < 1200; i++)
         {
             var (_, reply) = await PostAsync(http, "/fetch", new JsonObject { ["task_id"] = id });
             var status = reply.GetProperty("status").GetString()!;
@@ -240,7 +240,7 @@ public sealed class ContractTests
         var (server, http) = await StartAsync(new SandboxOptions { Timing = new SandboxTiming(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(1500)) });
         await using var _ = server;
         var id = await SubmitAsync(http, "/imagine", new JsonObject { ["prompt"] = "hooked", ["webhook_url"] = hook, ["webhook_secret"] = "whsec-123" });
-        for (var i = 0; i < 200 && !received.Any(r => r.Body.GetProperty("status").GetString() == "finished"); i++)
+        for (var i = 0; i < 2400 && !received.Any(r => r.Body.GetProperty("status").GetString() == "finished"); i++)
         {
             await Task.Delay(25);
         }

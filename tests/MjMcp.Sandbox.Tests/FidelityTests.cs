@@ -20,8 +20,8 @@ public sealed class FidelityTests
     {
         var (server, http) = await Wire.StartAsync(new SandboxOptions
         {
-            // Phases long enough that a loaded machine's polls still see every status.
-            Timing = new SandboxTiming(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(3)),
+            // Phases long enough that a loaded machine's polls (2 cores shared with other suites) still see every status.
+            Timing = new SandboxTiming(TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(4)),
             ExtendedStatuses = true,
             StatusSeed = 7,
             CandidateSize = 64,
@@ -142,8 +142,8 @@ public sealed class FidelityTests
 
         var (server, http) = await Wire.StartAsync(new SandboxOptions
         {
-            // Phases long enough that a loaded machine's polls still see every status.
-            Timing = new SandboxTiming(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(3)),
+            // Phases long enough that a loaded machine's polls (2 cores shared with other suites) still see every status.
+            Timing = new SandboxTiming(TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(4)),
             ExtendedStatuses = true,
             StatusSeed = 7,
             CandidateSize = 64,

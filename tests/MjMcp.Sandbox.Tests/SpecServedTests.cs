@@ -85,7 +85,7 @@ public sealed class SpecServedTests
 
     private static async Task<JsonElement> FinishedAsync(HttpClient http, string taskId)
     {
-        for (var i = 0; i < 600; i++)
+        for (var i = 0; i < 2400; i++)
         {
             var (_, reply, _) = await PostAsync(http, "/fetch", new JsonObject { ["task_id"] = taskId });
             if (reply.GetProperty("status").GetString() is "finished" or "failed")
@@ -328,7 +328,7 @@ public sealed class SpecServedTests
     [Fact]
     public async Task SpecTasksFollowTheLifeCycleAndModeration()
     {
-        var (server, http) = await StartAsync(Small(), new SandboxTiming(TimeSpan.FromMilliseconds(600), TimeSpan.FromMilliseconds(900)));
+        var (server, http) = await StartAsync(Small(), new SandboxTiming(TimeSpan.FromSeconds(3), TimeSpan.FromMilliseconds(900)));
         await using var running = server;
         var id = await SubmitAsync(http, "/caption", new JsonObject { ["prompt"] = "slow words" });
         var (_, first, _) = await PostAsync(http, "/fetch", new JsonObject { ["task_id"] = id });
@@ -406,7 +406,7 @@ public sealed class SpecServedTests
             var synchronized = TextWriter.Synchronized(writer);
             var run = SandboxCommand.RunAsync(["--port", "0", "--data-dir", dir, "--api-key", "key-1", "--spec", file], synchronized, TextWriter.Null, stop.Token);
             string? url = null;
-            for (var i = 0; i < 400 && url is null && !run.IsCompleted; i++)
+            for (var i = 0; i < 2400 && url is null && !run.IsCompleted; i++)
             {
                 string text;
                 lock (synchronized)
