@@ -1,7 +1,10 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
 using ModelContextProtocol.Protocol;
+using MjMcp.Rules;
 using MjMcp.Sandbox;
 
 namespace MjMcp.Server.Tests;
@@ -47,6 +50,34 @@ public sealed class BudgetTests
     }
 
     private static JsonElement Budget(JsonElement account, string part) => account.GetProperty("budget").GetProperty(part);
+
+    [Fact]
+    public void CreditsOfReadsTheValueOrItsDefaultAndNeverCountsAnUnknownValueAsCheaper()
+    {
+        var speed = new ParamRule("speed", "mode", ParamKind.Enum, Required: false, Secret: false, "How fast.", Default: "fast", ["fast", "turbo"], null, null, null, null, null, null, null, false);
+        var operation = new OperationRule("render", "render", "RenderAsync", "/render", ["render"], Credits: 4, "Render.", "grid", true,
+            [new FormRule(string.Empty, "Render.", null, [speed])],
+            new CreditRule("speed", "mode", [new CreditValue("fast", 2), new CreditValue("turbo", 4)]));
+        Assert.Equal(4, operation.CreditsOf(JsonSerializer.SerializeToElement(new { mode = "turbo" })));
+        Assert.Equal(2, operation.CreditsOf(JsonSerializer.SerializeToElement(new { mode = "fast" })));
+        Assert.Equal(2, operation.CreditsOf(JsonSerializer.SerializeToElement(new { prompt = "no mode: the default" })));
+        Assert.Equal(4, operation.CreditsOf(JsonSerializer.SerializeToElement(new { mode = "relax" })));
+        Assert.Equal("2 credits with speed fast, 4 credits with speed turbo", operation.CreditsText());
+        Assert.Equal(4, (operation with { CreditsBy = null }).CreditsOf(JsonSerializer.SerializeToElement(new { mode = "fast" })));
+    }
+
+    [Theory]
+    [InlineData("BudgetCredits")]
+    [InlineData("DailyBudgetCredits")]
+    public void ANegativeBudgetIsAnErrorThatNamesTheSetting(string key)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["MjMcp:" + key] = "-5" }).Build();
+        var ex = Assert.Throws<OptionsValidationException>(() => MjMcpServerOptions.Load(configuration));
+        Assert.Contains(key + " '-5' is negative", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("leave it unset for no limit", ex.Message, StringComparison.Ordinal);
+        var fine = MjMcpServerOptions.Load(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["MjMcp:" + key] = "0" }).Build());
+        Assert.Equal(0, key == "BudgetCredits" ? fine.BudgetCredits : fine.DailyBudgetCredits);
+    }
 
     [Fact]
     public async Task TheProcessBudgetRefusesBeforeAnyRequestAndAProviderRefusalGivesCreditsBack()
