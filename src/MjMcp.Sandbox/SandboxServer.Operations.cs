@@ -17,9 +17,14 @@ internal sealed record HandWrittenOperation(
     string[] ParentStages,
     bool Moderated,
     Func<SandboxServer, HandWrittenOperation, JsonElement, CancellationToken, Task<Draft>> Check,
-    Action<SandboxServer, SandboxTask, Func<string, RgbaImage>>? Render)
+    Action<SandboxServer, SandboxTask, Func<string, RgbaImage>>? Render,
+    (string Param, FrozenDictionary<string, int> Values)? CreditsBy = null)
 {
     public string Path => "/" + Name;
+
+    /// <summary>What the task costs: the credits of its value of <see cref="CreditsBy"/> when the price depends on one, else <see cref="Credits"/>.</summary>
+    public int CreditsOf(SandboxTask task) =>
+        CreditsBy is { } by && task.Params.TryGetValue(by.Param, out var value) && by.Values.TryGetValue(value, out var credits) ? credits : Credits;
 }
 
 /// <summary>What an operation's checks make of a request, before the task exists.</summary>
@@ -49,10 +54,11 @@ public sealed partial class SandboxServer
         new("upscale-1x", 2, "upscaled", ["grid"], true, (s, o, b, _) => Task.FromResult(s.CheckUpscale1x(o, b)), (s, t, p) => s.SaveImage(t, "image", p(t.Params["index"]))),
         new("upscale-alt", 4, "hires", ["upscaled"], true, (s, o, b, _) => Task.FromResult(s.CheckTyped(o, b, "type", ["subtle", "creative"], "upscale-")),
             (s, t, p) => s.SaveImage(t, "image", Pictures.UpscaleAlt(p("image"), t.Params["type"] == "creative", t.Seed))),
-        new("upscale-highres", 4, "hires", ["upscaled", "grid"], true, (s, o, b, ct) => s.CheckHighresAsync(o, b, ct),
+        new("upscale-highres", 2, "hires", ["upscaled", "grid"], true, (s, o, b, ct) => s.CheckHighresAsync(o, b, ct),
             (s, t, p) => s.SaveImage(t, "image", Pictures.UpscaleHighres(
                 t.Inputs is { Count: > 0 } inputs ? PngCodec.Decode(inputs[0]) : p(t.Params.TryGetValue("index", out var index) ? index : "image"),
-                t.Params["type"] == "4x" ? 4 : 2))),
+                t.Params["type"] == "4x" ? 4 : 2)),
+            CreditsBy: ("type", new Dictionary<string, int>(StringComparer.Ordinal) { ["2x"] = 1, ["4x"] = 2 }.ToFrozenDictionary(StringComparer.Ordinal))),
         new("inpaint", 4, "grid", ["upscaled"], true, (s, o, b, _) => Task.FromResult(s.CheckInpaint(o, b)),
             (s, t, p) =>
             {

@@ -57,7 +57,7 @@ public sealed partial class SandboxServer
             return (400, Error(rejection.Message));
         }
 
-        return Accept(task, body, operation.Credits, withoutImages: false);
+        return Accept(task, body, operation.CreditsOf(body), withoutImages: false);
     }
 
     private SandboxTask CreateFromSpec(SpecRules spec, OperationRule operation, string path, JsonElement body)

@@ -42,7 +42,7 @@ public sealed partial class SandboxServer
             return (400, Error(rejection.Message));
         }
 
-        return Accept(task, body, operation.Credits, withoutImages: operation.Render is null);
+        return Accept(task, body, operation.CreditsOf(task), withoutImages: operation.Render is null);
     }
 
     /// <summary>Stores an accepted task, spends its credits, starts it and its webhooks; the provider's 200 {task_id}.</summary>

@@ -47,6 +47,12 @@ public sealed class MjMcpServerOptions
     /// </summary>
     public int? MaxConcurrentSubmits { get; set; }
 
+    /// <summary>Spending guard: at most this many credits per server process (MJMCP_BUDGET_CREDITS); null: no limit.</summary>
+    public int? BudgetCredits { get; set; }
+
+    /// <summary>Spending guard: at most this many credits per UTC day, shared by the servers on one journal (MJMCP_DAILY_BUDGET_CREDITS); null: no limit.</summary>
+    public int? DailyBudgetCredits { get; set; }
+
     /// <summary>More hosts previews may be fetched from, besides the provider's (MJMCP_PREVIEW_HOSTS, comma-separated).</summary>
     public IList<string> PreviewHosts { get; } = [];
 
@@ -76,6 +82,8 @@ public sealed class MjMcpServerOptions
         options.WaitSeconds = Int("MJMCP_WAIT_SECONDS", "WaitSeconds") ?? options.WaitSeconds;
         options.WebhookPort = Int("MJMCP_WEBHOOK_PORT", "WebhookPort");
         options.MaxConcurrentSubmits = Int("MJMCP_MAX_CONCURRENT_SUBMITS", "MaxConcurrentSubmits");
+        options.BudgetCredits = Budget("MJMCP_BUDGET_CREDITS", "BudgetCredits");
+        options.DailyBudgetCredits = Budget("MJMCP_DAILY_BUDGET_CREDITS", "DailyBudgetCredits");
         foreach (var host in (Get("MJMCP_PREVIEW_HOSTS", "PreviewHosts") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             options.PreviewHosts.Add(host);
@@ -83,6 +91,10 @@ public sealed class MjMcpServerOptions
         options.WebhookPath = Get("MJMCP_WEBHOOK_PATH", "WebhookPath") ?? options.WebhookPath;
         options.SandboxTiming = Get("MJMCP_SANDBOX_TIMING", "SandboxTiming") ?? options.SandboxTiming;
         return options;
+
+        int? Budget(string env, string key) => Int(env, key) is { } credits && credits < 0
+            ? throw new OptionsValidationException(key, typeof(MjMcpServerOptions), [$"{env}/{key} '{credits}' is negative. Set a number of credits (0 or more), or leave it unset for no limit."])
+            : Int(env, key);
 
         int? Int(string env, string key) => Get(env, key) is not { } text ? null
             : int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value
@@ -157,6 +169,7 @@ public static class MjMcpServerRegistration
             sp.GetRequiredService<IHttpClientFactory>().CreateClient("previews"),
             sp.GetRequiredService<ILogger<PreviewService>>(),
             PreviewService.ProviderHosts(sp.GetRequiredService<IOptions<MidjourneyOptions>>().Value.BaseUrl ?? new Uri(spec.Rules.Provider.BaseUrl), options.PreviewHosts)));
+        services.AddSingleton(sp => new CreditBudget(sp.GetRequiredService<TaskJournal>(), options.BudgetCredits, options.DailyBudgetCredits));
         services.AddSingleton<ToolRuntime>();
 
         var entry = Assembly.GetEntryAssembly()?.GetName();

@@ -109,7 +109,8 @@ public static class SpecLoader
                     f.Name,
                     f.Summary,
                     f.Parent is null ? null : new ParentRule([.. f.Parent.Stages], [.. f.Parent.Operations], f.Parent.Field),
-                    [.. f.Params.Select(Param)]))]))]);
+                    [.. f.Params.Select(Param)]))],
+                CreditsBy: o.CreditsBy is null ? null : new CreditRule(o.CreditsBy.Param, o.CreditsBy.Wire, [.. o.CreditsBy.Values.Select(v => new CreditValue(v.Value, v.Credits))])))]);
     }
 
     private static ParamRule Param(ParamModel p) => new(

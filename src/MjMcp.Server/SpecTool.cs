@@ -13,8 +13,8 @@ public sealed class SpecTool : McpServerTool
     private static readonly JsonElement OutputSchemaElement = JsonDocument.Parse(TaskView.OutputSchema).RootElement.Clone();
     private readonly Func<RequestContext<CallToolRequestParams>, CancellationToken, ValueTask<CallToolResult>> _handler;
 
-    /// <summary>Creates a tool.</summary>
-    public SpecTool(string name, string title, string description, string inputSchema, bool readOnly, bool idempotent, bool openWorld, Func<RequestContext<CallToolRequestParams>, CancellationToken, ValueTask<CallToolResult>> handler)
+    /// <summary>Creates a tool; its output schema is the task schema unless <paramref name="outputSchema"/> gives its own.</summary>
+    public SpecTool(string name, string title, string description, string inputSchema, bool readOnly, bool idempotent, bool openWorld, Func<RequestContext<CallToolRequestParams>, CancellationToken, ValueTask<CallToolResult>> handler, string? outputSchema = null)
     {
         _handler = handler;
         ProtocolTool = new Tool
@@ -23,7 +23,7 @@ public sealed class SpecTool : McpServerTool
             Title = title,
             Description = description,
             InputSchema = JsonDocument.Parse(inputSchema).RootElement.Clone(),
-            OutputSchema = OutputSchemaElement,
+            OutputSchema = outputSchema is null ? OutputSchemaElement : JsonDocument.Parse(outputSchema).RootElement.Clone(),
             Annotations = new ToolAnnotations
             {
                 Title = title,

@@ -113,6 +113,16 @@ public sealed class TaskJournal : IDisposable
                 updated_at  TEXT NOT NULL
             );
             CREATE INDEX IF NOT EXISTS intents_state ON intents(state, created_at);
+            CREATE TABLE IF NOT EXISTS spend (
+                intent_id   TEXT PRIMARY KEY,
+                process_id  TEXT NOT NULL,
+                day         TEXT NOT NULL,
+                operation   TEXT NOT NULL,
+                credits     INTEGER NOT NULL,
+                created_at  TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS spend_day ON spend(day);
+            CREATE INDEX IF NOT EXISTS spend_process ON spend(process_id);
             """;
         command.ExecuteNonQuery();
         using var check = connection.CreateCommand();
@@ -343,6 +353,87 @@ public sealed class TaskJournal : IDisposable
         return chain;
     }
 
+    // Spent credits are the spend rows of intents that may have reached the provider: a NotSent intent (nothing sent, or
+    // refused by the provider) releases its row; Sending, Uncertain and Accepted keep it.
+    private const string SpentSql = "SELECT COALESCE(SUM(s.credits), 0) AS spent FROM spend s JOIN intents i ON i.intent_id = s.intent_id WHERE i.state <> 'NotSent' AND ";
+
+    /// <summary>
+    /// Reserves <paramref name="credits"/> for the intent's submit, atomically against every other reservation (one
+    /// IMMEDIATE transaction: two calls, even from two servers on this journal, cannot both pass the last credits).
+    /// Refused when the process's spend would exceed <paramref name="processBudget"/> or the UTC day's would exceed
+    /// <paramref name="dayBudget"/> (null: no limit); then the intent is closed as not sent and nothing is reserved.
+    /// The reservation is released when the intent is marked not sent (<see cref="MarkIntentNotSent"/>).
+    /// </summary>
+    public SpendDecision ReserveSpend(string intentId, string processId, string operation, int credits, long? processBudget, long? dayBudget)
+    {
+        var day = Day();
+        using var connection = Open();
+        using var transaction = connection.BeginTransaction(deferred: false);
+        SqliteCommand Command(string sql, params (string Name, object Value)[] parameters)
+        {
+            var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = sql;
+            foreach (var (name, value) in parameters)
+            {
+                command.Parameters.AddWithValue(name, value);
+            }
+
+            return command;
+        }
+
+        long Scalar(string sql, params (string Name, object Value)[] parameters)
+        {
+            using var command = Command(sql, parameters);
+            return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+        }
+
+        void Run(string sql, params (string Name, object Value)[] parameters)
+        {
+            using var command = Command(sql, parameters);
+            command.ExecuteNonQuery();
+        }
+
+        var processSpent = Scalar(SpentSql + "s.process_id = $p", ("$p", processId));
+        var daySpent = Scalar(SpentSql + "s.day = $d", ("$d", day));
+        var decision = new SpendDecision(processSpent, daySpent, day, null);
+        if (processBudget is { } pb && processSpent + credits > pb)
+        {
+            decision = decision with { ExceededBudget = SpendBudget.Process };
+        }
+        else if (dayBudget is { } db && daySpent + credits > db)
+        {
+            decision = decision with { ExceededBudget = SpendBudget.Day };
+        }
+
+        if (decision.ExceededBudget is not null)
+        {
+            Run("UPDATE intents SET state = 'NotSent', error = 'over the credit budget', updated_at = $now WHERE intent_id = $id AND state = 'Sending';", ("$id", intentId), ("$now", Now()));
+        }
+        else
+        {
+            Run(
+                "INSERT INTO spend (intent_id, process_id, day, operation, credits, created_at) VALUES ($id, $p, $d, $op, $c, $now) ON CONFLICT(intent_id) DO NOTHING;",
+                ("$id", intentId), ("$p", processId), ("$d", day), ("$op", operation), ("$c", credits), ("$now", Now()));
+            decision = decision with { ProcessSpent = processSpent + credits, DaySpent = daySpent + credits };
+        }
+
+        transaction.Commit();
+        return decision;
+    }
+
+    /// <summary>The credits spent (reserved and not released) by <paramref name="processId"/>, and by everyone on this journal this UTC day.</summary>
+    public (long ProcessSpent, long DaySpent, string Day) Spent(string processId)
+    {
+        var day = Day();
+        var process = Read(SpentSql + "s.process_id = $p", [("$p", processId)], text => long.Parse(text("spent") ?? "0", CultureInfo.InvariantCulture)).Single();
+        var today = Read(SpentSql + "s.day = $d", [("$d", day)], text => long.Parse(text("spent") ?? "0", CultureInfo.InvariantCulture)).Single();
+        return (process, today, day);
+    }
+
+    /// <summary>The current UTC day as the spend table records it (yyyy-MM-dd).</summary>
+    public string Day() => _time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+
     /// <inheritdoc/>
     public void Dispose() => SqliteConnection.ClearAllPools();
 
@@ -432,6 +523,19 @@ public sealed class TaskJournal : IDisposable
         return list;
     }
 }
+
+/// <summary>Which credit budget a call would exceed.</summary>
+public enum SpendBudget
+{
+    /// <summary>The budget of this server process (MJMCP_BUDGET_CREDITS).</summary>
+    Process,
+
+    /// <summary>The budget of the UTC day, shared by every server on the journal (MJMCP_DAILY_BUDGET_CREDITS).</summary>
+    Day,
+}
+
+/// <summary>The outcome of <see cref="TaskJournal.ReserveSpend"/>: the spend after it (before it, when refused) and the budget it would exceed, if any.</summary>
+public sealed record SpendDecision(long ProcessSpent, long DaySpent, string Day, SpendBudget? ExceededBudget);
 
 /// <summary>The journal file cannot be used (damaged, not a database, unwritable): names the file and the way out.</summary>
 public sealed class JournalUnusableException : Exception

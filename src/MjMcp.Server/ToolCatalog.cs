@@ -24,7 +24,10 @@ public sealed class ToolCatalog
         _client = services.GetRequiredService<MjClient>();
         _journal = services.GetRequiredService<TaskJournal>();
         _rules = services.GetRequiredService<McpSpec>().Rules;
+        _budget = services.GetRequiredService<CreditBudget>();
     }
+
+    private readonly CreditBudget _budget;
 
     /// <summary>The tools in the order tools/list shows them.</summary>
     public static IEnumerable<McpServerTool> Tools(McpSpec spec)
@@ -66,7 +69,7 @@ public sealed class ToolCatalog
         yield return new SpecTool(
             "account",
             "Account credits",
-            "Show the provider account's remaining credits and plan.",
+            "Show the provider account's remaining credits and plan, and the credits this server spent (this process and this UTC day) with what is left of its budgets.",
             """{"type":"object","properties":{},"additionalProperties":false}""",
             readOnly: true,
             idempotent: true,
@@ -223,11 +226,12 @@ public sealed class ToolCatalog
                 }
 
                 w.WriteEndObject();
+                _budget.WriteStatus(w);
                 w.WriteEndObject();
             });
             return new CallToolResult
             {
-                Content = [new TextContentBlock { Text = $"Credits: {account.Credits?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}; plan: {account.Plan ?? "unknown"}; images made: {account.TotalImages?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}." }],
+                Content = [new TextContentBlock { Text = $"Credits: {account.Credits?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}; plan: {account.Plan ?? "unknown"}; images made: {account.TotalImages?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}. {_budget.StatusText()}" }],
                 StructuredContent = structured,
             };
         }

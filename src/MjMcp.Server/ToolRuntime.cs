@@ -39,10 +39,12 @@ public sealed partial class ToolRuntime
     private readonly PreviewService _previews;
     private readonly ILogger<ToolRuntime> _logger;
     private readonly System.Threading.RateLimiting.ConcurrencyLimiter? _submitSlots;
+    private readonly CreditBudget _budget;
 
     /// <summary>Creates the runtime.</summary>
-    public ToolRuntime(MjClient client, McpSpec spec, TaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger)
+    public ToolRuntime(MjClient client, McpSpec spec, TaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger, CreditBudget budget)
     {
+        _budget = budget;
         ArgumentNullException.ThrowIfNull(spec);
         _client = client;
         Rules = spec.Rules;
@@ -195,6 +197,12 @@ public sealed partial class ToolRuntime
         catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
         {
             return Refuse("journal_unavailable", $"The task journal ({_journal.DatabasePath}) cannot be written ({ex.Message}), so {operation.ToolName} was not sent: nothing was spent. Fix the journal (or restart with --reset-journal), then call again.", null);
+        }
+
+        // Spending guard: reserves the call's credits under its intent, or refuses (budget_exceeded) before any request.
+        if (_budget.Reserve(intentId, operation, body) is { } overBudget)
+        {
+            return overBudget;
         }
 
         string taskId;

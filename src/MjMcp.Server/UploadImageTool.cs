@@ -25,6 +25,9 @@ internal static class UploadImageTool
 
     public const string InputSchema = """{"type":"object","properties":{"image_base64":{"type":"string","minLength":1,"description":"The image (PNG or JPEG, at most 20 MB) as base64, or as a data: URL (data:image/png;base64,...). Give this or path, not both."},"path":{"type":"string","minLength":1,"description":"An absolute path to a PNG or JPEG file (at most 20 MB) inside one of the client's MCP roots. Only over stdio. Give this or image_base64, not both."},"file_name":{"type":"string","minLength":1,"maxLength":255,"description":"The file name sent with the image (default: the path's name, or image.png / image.jpg)."}},"additionalProperties":false}""";
 
+    /// <summary>What upload_image answers: the uploaded image's URL, or (refused) the error. Nothing is required, so both validate.</summary>
+    public const string OutputSchema = """{"type":"object","properties":{"image_url":{"type":"string","format":"uri","description":"The uploaded image's URL: image_url of describe, one of the image_urls of blend, target_image_url or swap_image_url of faceswap."},"error":{"type":"object","properties":{"code":{"type":"string"},"message":{"type":"string"},"fix":{"type":"object"}}}}}""";
+
     public static SpecTool Create() => new(
         Name,
         "Upload an image",
@@ -34,7 +37,8 @@ internal static class UploadImageTool
         readOnly: false,
         idempotent: false,
         openWorld: true,
-        InvokeAsync);
+        InvokeAsync,
+        OutputSchema);
 
     private static async ValueTask<CallToolResult> InvokeAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
     {

@@ -26,7 +26,7 @@ public sealed class HelpLinkTests
         var readme = File.ReadAllText(Path.Combine(Harness.RepoRoot(), "generators", "MjMcp.Generators", "README.md"));
         var anchors = Anchors(readme);
         var descriptors = Descriptors();
-        Assert.Equal(12, descriptors.Count);
+        Assert.Equal(13, descriptors.Count);
         foreach (var descriptor in descriptors)
         {
             var expected = "https://github.com/mjmcp/mjmcp/blob/main/generators/MjMcp.Generators/README.md#" + descriptor.Id.ToLowerInvariant();

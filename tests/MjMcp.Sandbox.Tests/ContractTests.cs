@@ -140,7 +140,7 @@ public sealed class ContractTests
         Assert.Equal(2, many.Body.GetProperty("tasks").GetArrayLength());
         using var account = await http.GetAsync("account");
         var credits = JsonDocument.Parse(await account.Content.ReadAsStringAsync()).RootElement.GetProperty("credits").GetInt64();
-        Assert.Equal(10_000 - 4 - 2 - 2 - 2 - 2 - 4 - 4 - 4, credits);
+        Assert.Equal(10_000 - 4 - 2 - 2 - 2 - 2 - 1 - 4 - 4, credits); // upscale-highres 2x costs 1
         Assert.Equal(8, server.Counters.AcceptedSubmissions);
     }
 

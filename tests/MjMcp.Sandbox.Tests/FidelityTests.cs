@@ -268,6 +268,12 @@ public sealed class FidelityTests
             Assert.True(spec is not null, $"the spec has no operation {row.Name}");
             Assert.True(spec.Credits == row.Credits, $"{row.Name}: the sandbox charges {row.Credits}, the spec says {spec.Credits}");
             Assert.Equal(spec.Path, row.Path);
+
+            // Per-value credits (upscale-highres 2x 1, 4x 2): the same parameter and the same price for every value.
+            Assert.Equal(spec.CreditsBy?.Wire, row.CreditsBy?.Param);
+            List<(string, int)> specValues = spec.CreditsBy?.Values.Select(v => (v.Value, v.Credits)).Order().ToList() ?? [];
+            List<(string, int)> rowValues = row.CreditsBy?.Values.Select(v => (v.Key, v.Value)).Order().ToList() ?? [];
+            Assert.Equal(specValues, rowValues);
         }
     }
 
@@ -278,12 +284,15 @@ public sealed class FidelityTests
         await using var _ = server;
         using var __ = http;
         var spent = new Dictionary<string, long>(StringComparer.Ordinal);
+        var priced = new Dictionary<string, long>(StringComparer.Ordinal);
 
         async Task<JsonElement> RunAsync(string operation, JsonObject body)
         {
             var before = await Wire.CreditsAsync(http);
+            var key = operation + (operation == "upscale-highres" ? " " + body["type"] : string.Empty);
+            priced[key] = MidjourneySpec.Rules.FindOperation(operation)!.CreditsOf(JsonSerializer.SerializeToElement(body));
             var id = await Wire.SubmitAsync(http, "/" + operation, body);
-            spent[operation] = before - await Wire.CreditsAsync(http);
+            spent[key] = before - await Wire.CreditsAsync(http);
             var reply = await Wire.FinishedAsync(http, id);
             Assert.True(reply.GetProperty("status").GetString() == "finished", $"{operation}: {reply}");
             return reply;
@@ -299,6 +308,7 @@ public sealed class FidelityTests
         var upscaledId = upscaled.GetProperty("task_id").GetString()!;
         await RunAsync("upscale-alt", new JsonObject { ["parent_task_id"] = upscaledId, ["type"] = "subtle" });
         await RunAsync("upscale-highres", new JsonObject { ["parent_task_id"] = upscaledId, ["type"] = "2x" });
+        await RunAsync("upscale-highres", new JsonObject { ["parent_task_id"] = upscaledId, ["type"] = "4x" });
         await RunAsync("inpaint", new JsonObject { ["parent_task_id"] = upscaledId, ["mask"] = "data:image/png;base64," + Convert.ToBase64String(PngCodec.Encode(mask)) });
         await RunAsync("outpaint", new JsonObject { ["parent_task_id"] = upscaledId, ["zoom_ratio"] = "1.5" });
         await RunAsync("pan", new JsonObject { ["parent_task_id"] = upscaledId, ["direction"] = "up" });
@@ -308,10 +318,11 @@ public sealed class FidelityTests
         await RunAsync("faceswap", new JsonObject { ["target_image_url"] = upscaled.GetProperty("image_url").GetString(), ["swap_image_url"] = gridReply.GetProperty("image_urls")[3].GetString() });
         await RunAsync("shorten", new JsonObject { ["prompt"] = "a very long and rather wordy prompt about credits" });
 
-        Assert.Equal(SandboxServer.HandWritten.Select(o => o.Name).Order(StringComparer.Ordinal), spent.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(SandboxServer.HandWritten.Select(o => o.Name).Order(StringComparer.Ordinal), spent.Keys.Select(k => k.Split(' ')[0]).Distinct().Order(StringComparer.Ordinal));
+        Assert.Equal((1, 2), (spent["upscale-highres 2x"], spent["upscale-highres 4x"]));
         foreach (var (operation, credits) in spent)
         {
-            Assert.True(MidjourneySpec.Rules.FindOperation(operation)!.Credits == credits, $"{operation}: /account fell by {credits}, the spec says {MidjourneySpec.Rules.FindOperation(operation)!.Credits}");
+            Assert.True(priced[operation] == credits, $"{operation}: /account fell by {credits}, the spec says {priced[operation]}");
         }
     }
 

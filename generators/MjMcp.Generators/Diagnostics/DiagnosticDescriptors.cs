@@ -33,6 +33,8 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor NameCollision = Create("MJ0011");
 
+    public static readonly DiagnosticDescriptor CreditsByValue = Create("MJ0012");
+
     public static readonly DiagnosticDescriptor InternalError = Create("MJ0999");
 
     /// <summary>The descriptor of an MJ id; an unknown id reads as an internal error.</summary>
@@ -49,6 +51,7 @@ internal static class DiagnosticDescriptors
         "MJ0009" => InvalidValue,
         "MJ0010" => UnknownOperation,
         "MJ0011" => NameCollision,
+        "MJ0012" => CreditsByValue,
         _ => InternalError,
     };
 

@@ -23,6 +23,7 @@ internal static class DiagnosticMessages
         "MJ0009" => ("Invalid value", "Invalid value '{0}' for '{1}': {2}."),
         "MJ0010" => ("Unknown operation in a parent rule", "Parent rule names operation '{0}', which is not declared{1}. Use one of: {2}."),
         "MJ0011" => ("Name collision", "'{0}' would generate the C# name '{1}', which {2} also generates. Rename one of them."),
+        "MJ0012" => ("Invalid per-value credits", "Credits of operation '{0}': {1}. {2}."),
         _ => ("Internal generator error", "The MjMcp generator failed on this spec: {0}. Please report it with the spec attached."),
     };
 

@@ -45,7 +45,17 @@ internal static class RulesEmitter
                 w.Line("            ]),");
             }
 
-            w.Line("    ]);");
+            if (operation.CreditsBy is { } by)
+            {
+                w.Line("    ],");
+                w.Line("    CreditsBy: new(" + SourceWriter.Literal(by.Param) + ", " + SourceWriter.Literal(by.Wire) + ", [" +
+                    string.Join(", ", by.Values.Select(v => "new(" + SourceWriter.Literal(v.Value) + ", " + SourceWriter.Number(v.Credits) + ")")) + "]));");
+            }
+            else
+            {
+                w.Line("    ]);");
+            }
+
             w.Line();
         }
 

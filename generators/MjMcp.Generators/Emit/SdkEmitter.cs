@@ -342,7 +342,7 @@ internal static class SdkEmitter
 
     private static void Docs(SourceWriter w, OperationModel operation, FormModel form, (string Type, string Name)? parent)
     {
-        w.Summary(form.Summary + "\n" + "POST " + operation.Path + (operation.Credits > 0 ? ", " + operation.Credits.ToString(System.Globalization.CultureInfo.InvariantCulture) + " credits." : "."));
+        w.Summary(form.Summary + "\n" + "POST " + operation.Path + (operation.CreditsText() is { Length: > 0 } cost ? ", " + cost + "." : "."));
         if (parent is not null)
         {
             var allowed = form.Parent!.Operations.Count > 0 ? " made by " + string.Join(" or ", form.Parent.Operations) : string.Empty;

@@ -86,9 +86,9 @@ internal static class ToolEmitter
         text.Append(" Returns ");
         text.Append(stage is not null ? Article(stage.Name) + " " + stage.Name + " task (" + LowerFirst(stage.Summary.TrimEnd('.')) + ")" : result is not null ? result.Summary.TrimEnd('.') : operation.Produces);
         text.Append(". Waits for the result with progress (up to wait_seconds), then lists next_actions; a longer job returns its task_id to pass to wait_task.");
-        if (operation.Credits > 0)
+        if (operation.CreditsText() is { Length: > 0 } cost)
         {
-            text.Append(" Costs ").Append(operation.Credits.ToString(CultureInfo.InvariantCulture)).Append(" credits.");
+            text.Append(" Costs ").Append(cost).Append('.');
         }
 
         return text.ToString();

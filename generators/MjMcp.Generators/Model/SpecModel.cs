@@ -58,7 +58,30 @@ internal sealed record OperationModel(
     string Summary,
     string Produces,
     bool ProducesStage,
-    EquatableArray<FormModel> Forms);
+    EquatableArray<FormModel> Forms,
+    CreditsByModel? CreditsBy = null)
+{
+    /// <summary>The cost in words: "4 credits", or "1 credit with type 2x, 2 credits with type 4x"; empty when free.</summary>
+    public string CreditsText()
+    {
+        static string Plural(int credits) => credits.ToString(System.Globalization.CultureInfo.InvariantCulture) + (credits == 1 ? " credit" : " credits");
+        if (CreditsBy is { } by)
+        {
+            return string.Join(", ", System.Linq.Enumerable.Select(by.Values, v => Plural(v.Credits) + " with " + by.Param + " " + v.Value));
+        }
+
+        return Credits > 0 ? Plural(Credits) : string.Empty;
+    }
+}
+
+/// <summary>
+/// Credits that depend on one enum parameter (credits: { by: type, values: { 2x: 1, 4x: 2 } }): the parameter's spec
+/// name and wire name, and the cost of each of its values. <see cref="OperationModel.Credits"/> is then the highest.
+/// </summary>
+internal sealed record CreditsByModel(string Param, string Wire, EquatableArray<CreditValueModel> Values);
+
+/// <summary>The credits of one value of a <see cref="CreditsByModel"/> parameter.</summary>
+internal sealed record CreditValueModel(string Value, int Credits);
 
 /// <summary>One shape of an operation: the parent it accepts and the parameters it takes.</summary>
 internal sealed record FormModel(

@@ -58,7 +58,7 @@ internal sealed partial class SpecParser
         var summary = Summary(keys, map, where);
         var pascal = Names.Pascal(name);
         var taskTypes = keys.TryGetValue("task_type", out var taskTypeNode) ? StringList(taskTypeNode, where + ".task_type") : [name];
-        var credits = IntOr(keys, "credits", where + ".credits", 0);
+        var credits = keys.TryGetValue("credits", out var creditsNode) && creditsNode is YamlMapping ? 0 : IntOr(keys, "credits", where + ".credits", 0);
 
         string produces = string.Empty;
         if (!keys.TryGetValue("produces", out var producesNode))
@@ -136,7 +136,13 @@ internal sealed partial class SpecParser
             forms.Add(new FormModel(string.Empty, summary, pascal + "Request", parent, parameters.ToEquatableArray()));
         }
 
-        return new OperationModel(name, pascal, Names.Snake(name), path, taskTypes.ToEquatableArray(), credits, summary, produces, stages.Contains(produces), forms.ToEquatableArray());
+        var creditsBy = creditsNode is YamlMapping creditsMap ? ParseCreditsBy(name, creditsMap, forms) : null;
+        if (creditsBy is not null)
+        {
+            credits = creditsBy.Values.Max(v => v.Credits);
+        }
+
+        return new OperationModel(name, pascal, Names.Snake(name), path, taskTypes.ToEquatableArray(), credits, summary, produces, stages.Contains(produces), forms.ToEquatableArray(), creditsBy);
     }
 
     private ParentModel? ParseParent(YamlNode node, string where, List<string> stages, List<string> operations)

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text.Json;
+
 namespace MjMcp.Rules;
 
 /// <summary>The kind of a parameter, as declared in the spec.</summary>
@@ -53,7 +56,19 @@ public sealed record ParentRule(IReadOnlyList<string> Stages, IReadOnlyList<stri
 /// <summary>One shape of an operation.</summary>
 public sealed record FormRule(string Name, string Summary, ParentRule? Parent, IReadOnlyList<ParamRule> Params);
 
-/// <summary>One endpoint of the provider and its forms.</summary>
+/// <summary>
+/// Credits that depend on one enum parameter (spec: <c>credits: { by: type, values: { 2x: 1, 4x: 2 } }</c>): the
+/// parameter's name and wire name, and the credits of each of its values.
+/// </summary>
+public sealed record CreditRule(string Param, string Wire, IReadOnlyList<CreditValue> Values);
+
+/// <summary>The credits of one value of a <see cref="CreditRule"/> parameter.</summary>
+public sealed record CreditValue(string Value, int Credits);
+
+/// <summary>
+/// One endpoint of the provider and its forms. <paramref name="Credits"/> is the cost of a call; when it depends on a
+/// parameter (<paramref name="CreditsBy"/>) it is the highest value's cost and <see cref="CreditsOf"/> gives a call's.
+/// </summary>
 public sealed record OperationRule(
     string Name,
     string ToolName,
@@ -64,8 +79,46 @@ public sealed record OperationRule(
     string Summary,
     string Produces,
     bool ProducesStage,
-    IReadOnlyList<FormRule> Forms)
+    IReadOnlyList<FormRule> Forms,
+    CreditRule? CreditsBy = null)
 {
+    /// <summary>
+    /// The credits of a call with this wire <paramref name="body"/>: the cost of its value of the <see cref="CreditsBy"/>
+    /// parameter (or of that parameter's default when the body leaves it out), else <see cref="Credits"/>. A value the
+    /// rule does not know costs <see cref="Credits"/> (the highest), so a budget never counts a call as cheaper than it is.
+    /// </summary>
+    public int CreditsOf(JsonElement body)
+    {
+        if (CreditsBy is not { } by)
+        {
+            return Credits;
+        }
+
+        string? value = null;
+        if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty(by.Wire, out var element))
+        {
+            value = element.ValueKind switch
+            {
+                JsonValueKind.String => element.GetString(),
+                JsonValueKind.Number => element.GetRawText(),
+                _ => null,
+            };
+        }
+        else
+        {
+            value = Forms.SelectMany(f => f.Params).FirstOrDefault(p => string.Equals(p.Name, by.Param, StringComparison.Ordinal) && p.Default is not null)?.Default;
+        }
+
+        return by.Values.FirstOrDefault(v => string.Equals(v.Value, value, StringComparison.Ordinal))?.Credits ?? Credits;
+    }
+
+    /// <summary>The cost in words, for descriptions: "4 credits", or "1 credit with type 2x, 2 credits with type 4x".</summary>
+    public string CreditsText() => CreditsBy is { } by
+        ? string.Join(", ", by.Values.Select(v => Plural(v.Credits) + " with " + by.Param + " " + v.Value))
+        : Plural(Credits);
+
+    private static string Plural(int credits) => credits.ToString(CultureInfo.InvariantCulture) + (credits == 1 ? " credit" : " credits");
+
     /// <summary>True when some form needs a parent task.</summary>
     public bool NeedsParent => Forms.Any(f => f.Parent is not null);
 

@@ -277,7 +277,7 @@ public sealed partial class MidjourneyClient : global::MjMcp.MjClient
 
     /// <summary>
     /// 2x or 4x of an upscale_1x image.
-    /// POST /upscale-highres, 4 credits.
+    /// POST /upscale-highres, 1 credit with type 2x, 2 credits with type 4x.
     /// </summary>
     /// <param name="parent">The finished upscaled task to act on.</param>
     /// <param name="type">2x or 4x the size. One of: 2x, 4x.</param>
@@ -298,7 +298,7 @@ public sealed partial class MidjourneyClient : global::MjMcp.MjClient
 
     /// <summary>
     /// 2x or 4x of an upscale_1x image.
-    /// POST /upscale-highres, 4 credits.
+    /// POST /upscale-highres, 1 credit with type 2x, 2 credits with type 4x.
     /// </summary>
     /// <param name="parent">The finished upscaled task to act on.</param>
     /// <param name="request">The parameters.</param>
@@ -313,7 +313,7 @@ public sealed partial class MidjourneyClient : global::MjMcp.MjClient
 
     /// <summary>
     /// 2x or 4x of one image of a grid.
-    /// POST /upscale-highres, 4 credits.
+    /// POST /upscale-highres, 1 credit with type 2x, 2 credits with type 4x.
     /// </summary>
     /// <param name="parent">The finished grid task to act on.</param>
     /// <param name="index">Which grid image to upscale, 1-4. From 1 to 4.</param>
@@ -336,7 +336,7 @@ public sealed partial class MidjourneyClient : global::MjMcp.MjClient
 
     /// <summary>
     /// 2x or 4x of one image of a grid.
-    /// POST /upscale-highres, 4 credits.
+    /// POST /upscale-highres, 1 credit with type 2x, 2 credits with type 4x.
     /// </summary>
     /// <param name="parent">The finished grid task to act on.</param>
     /// <param name="request">The parameters.</param>
@@ -351,7 +351,7 @@ public sealed partial class MidjourneyClient : global::MjMcp.MjClient
 
     /// <summary>
     /// 2x or 4x of an image by URL (at most 2048x2048) - give image_url instead of parent_task_id.
-    /// POST /upscale-highres, 4 credits.
+    /// POST /upscale-highres, 1 credit with type 2x, 2 credits with type 4x.
     /// </summary>
     /// <param name="imageUrl">The image to upscale: a public http(s) URL, at most 2048x2048. An http(s) URL.</param>
     /// <param name="type">2x or 4x the size. One of: 2x, 4x.</param>
@@ -373,7 +373,7 @@ public sealed partial class MidjourneyClient : global::MjMcp.MjClient
 
     /// <summary>
     /// 2x or 4x of an image by URL (at most 2048x2048) - give image_url instead of parent_task_id.
-    /// POST /upscale-highres, 4 credits.
+    /// POST /upscale-highres, 1 credit with type 2x, 2 credits with type 4x.
     /// </summary>
     /// <param name="request">The parameters.</param>
     /// <param name="cancellationToken">Cancels the submission.</param>

@@ -167,7 +167,7 @@ public static partial class MidjourneySpec
         MethodName: "UpscaleHighresAsync",
         Path: "/upscale-highres",
         TaskTypes: ["upscale-highres-*"],
-        Credits: 4,
+        Credits: 2,
         Summary: "Upscale an image 2x or 4x - an upscale_1x image, one image of a grid (index 1-4), or an image by URL. Not for its own output or upscale_alt output.",
         Produces: "hires",
         ProducesStage: true,
@@ -195,7 +195,8 @@ public static partial class MidjourneySpec
                     new(Name: "image_url", Wire: "image_url", Kind: global::MjMcp.Rules.ParamKind.Url, Required: true, Secret: false, Summary: "The image to upscale: a public http(s) URL, at most 2048x2048. An http(s) URL.", Default: null, Values: [], Min: null, Max: null, MinLength: null, MaxLength: null, MinItems: null, MaxItems: null, Pattern: null, WireAsString: false),
                     new(Name: "type", Wire: "type", Kind: global::MjMcp.Rules.ParamKind.Enum, Required: true, Secret: false, Summary: "2x or 4x the size. One of: 2x, 4x.", Default: null, Values: ["2x", "4x"], Min: null, Max: null, MinLength: null, MaxLength: null, MinItems: null, MaxItems: null, Pattern: null, WireAsString: false),
                 ]),
-        ]);
+        ],
+        CreditsBy: new("type", "type", [new("2x", 1), new("4x", 2)]));
 
     /// <summary>
     /// The rules of outpaint: Zoom out of an upscaled image - the old image stays in the centre and new surroundings are drawn - giving a new grid.
