@@ -22,9 +22,32 @@ internal static class Paths
         return File.Exists(path) ? path : throw new FileNotFoundException("Build the server first (dotnet build).", path);
     }
 
+    /// <summary>This test run's folder: every data dir of the run lives in it and it is removed when the run ends
+    /// (a full-size load test alone writes gigabytes of images).</summary>
+    private static readonly Lazy<string> RunRoot = new(() =>
+    {
+        var root = Path.Combine(Path.GetTempPath(), "mjmcp-tests", "run-" + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(root);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(root, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A server process still closing its files: the folder stays in /tmp.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        };
+        return root;
+    });
+
     public static string TempDir(string name)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "mjmcp-tests", name + "-" + Guid.NewGuid().ToString("N")[..8]);
+        var dir = Path.Combine(RunRoot.Value, name + "-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
         return dir;
     }
