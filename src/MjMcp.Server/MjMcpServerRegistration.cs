@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
@@ -11,14 +12,18 @@ using MjMcp.Sandbox;
 namespace MjMcp.Server;
 
 /// <summary>
-/// The server's settings. <see cref="Load"/> reads MJMCP_* environment variables, then the <c>MjMcp</c>
-/// configuration section (appsettings.json); the <c>configure</c> callback of
-/// <see cref="MjMcpServerRegistration.AddMjMcpServer"/> (command-line flags) wins over both.
+/// The server's settings, bound through Microsoft.Extensions.Configuration: the <c>MjMcp</c> configuration section
+/// (appsettings.json), overridden by MJMCP_* environment variables (<see cref="Load"/>); the <c>configure</c> callback of
+/// <see cref="MjMcpServerRegistration.AddMjMcpServer"/> (command-line flags) wins over both. <see cref="Validate"/> checks
+/// the result with <see cref="MjMcpServerOptionsValidator"/> before anything starts.
 /// </summary>
 public sealed class MjMcpServerOptions
 {
     /// <summary>The most a tool ever waits in one call, whatever the agent asks (below the ~60 s clients allow).</summary>
     public const int MaxWaitSeconds = 50;
+
+    /// <summary>The configuration section the settings are read from.</summary>
+    public const string Section = "MjMcp";
 
     /// <summary>The provider API key; none means the embedded sandbox. Never logged or returned.</summary>
     public string? ApiKey { get; set; }
@@ -27,30 +32,36 @@ public sealed class MjMcpServerOptions
     public Uri? BaseUrl { get; set; }
 
     /// <summary>The data directory (journal, sandbox tasks and images).</summary>
+    [Required(AllowEmptyStrings = false, ErrorMessage = "DataDir is empty: set MJMCP_DATA_DIR, --data-dir or MjMcp:DataDir to a writable folder, or leave it unset for the per-user data folder.")]
     public string DataDir { get; set; } = DefaultDataDir();
 
     /// <summary>How long a tool waits by default (0 to <see cref="MaxWaitSeconds"/>).</summary>
+    [Range(0, MaxWaitSeconds, ErrorMessage = "WaitSeconds must be from 0 to 50: set MJMCP_WAIT_SECONDS, --wait-seconds or MjMcp:WaitSeconds accordingly (default 40).")]
     public int WaitSeconds { get; set; } = 40;
 
     /// <summary>
     /// Port of the local webhook receiver (loopback). With the embedded sandbox it always runs (null or 0 = any free port);
     /// with a real provider only when set, and the provider must be able to reach it (e.g. through a tunnel).
     /// </summary>
+    [Range(0, 65535, ErrorMessage = "WebhookPort must be a port number from 0 to 65535 (0: any free port): fix MJMCP_WEBHOOK_PORT, --webhook-port or MjMcp:WebhookPort.")]
     public int? WebhookPort { get; set; }
 
     /// <summary>The path of the webhook receiver.</summary>
+    [RegularExpression("^/[A-Za-z0-9._~/-]*$", ErrorMessage = "WebhookPath must be a URL path such as /mjmcp/webhook (a leading / and letters, digits, . _ ~ - /): fix MJMCP_WEBHOOK_PATH, --webhook-path or MjMcp:WebhookPath.")]
     public string WebhookPath { get; set; } = "/mjmcp/webhook";
 
     /// <summary>
     /// Spend control: at most this many tool calls submit to the provider (and wait) at once; the rest queue in arrival
     /// order. Null: 12 with a real provider (an API key), no cap on the embedded sandbox (it costs nothing); 0: no cap.
     /// </summary>
+    [Range(0, int.MaxValue, ErrorMessage = "MaxConcurrentSubmits must be 0 (no cap) or more: fix MJMCP_MAX_CONCURRENT_SUBMITS, --max-concurrent-submits or MjMcp:MaxConcurrentSubmits.")]
     public int? MaxConcurrentSubmits { get; set; }
 
     /// <summary>More hosts previews may be fetched from, besides the provider's (MJMCP_PREVIEW_HOSTS, comma-separated).</summary>
     public IList<string> PreviewHosts { get; } = [];
 
     /// <summary>Embedded sandbox timing: instant, brisk or realistic.</summary>
+    [AllowedValues("instant", "brisk", "realistic", ErrorMessage = "SandboxTiming is not one of instant, brisk, realistic: fix MJMCP_SANDBOX_TIMING, --sandbox-timing or MjMcp:SandboxTiming (default brisk).")]
     public string SandboxTiming { get; set; } = "brisk";
 
     /// <summary>The server's name in the MCP handshake (default: the entry assembly's name).</summary>
@@ -59,34 +70,101 @@ public sealed class MjMcpServerOptions
     /// <summary>The server's human title in the MCP handshake.</summary>
     public string ServerTitle { get; set; } = "Midjourney workflow (MjMcp)";
 
-    /// <summary>Reads the settings from MJMCP_* environment variables, else the <c>MjMcp</c> section of <paramref name="configuration"/>.</summary>
+    /// <summary>
+    /// The settings read from the environment, by property name: MJMCP_API_KEY → ApiKey and so on. Mapped by hand because
+    /// the environment-variables configuration provider only maps MJMCP_Name or MJMCP__Name, and the documented names have
+    /// underscores between words (MJMCP_WAIT_SECONDS).
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> EnvironmentVariables { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        [nameof(ApiKey)] = "MJMCP_API_KEY",
+        [nameof(BaseUrl)] = "MJMCP_BASE_URL",
+        [nameof(DataDir)] = "MJMCP_DATA_DIR",
+        [nameof(WaitSeconds)] = "MJMCP_WAIT_SECONDS",
+        [nameof(WebhookPort)] = "MJMCP_WEBHOOK_PORT",
+        [nameof(WebhookPath)] = "MJMCP_WEBHOOK_PATH",
+        [nameof(MaxConcurrentSubmits)] = "MJMCP_MAX_CONCURRENT_SUBMITS",
+        [nameof(PreviewHosts)] = "MJMCP_PREVIEW_HOSTS",
+        [nameof(SandboxTiming)] = "MJMCP_SANDBOX_TIMING",
+    };
+
+    /// <summary>
+    /// Reads the settings: the <c>MjMcp</c> section of <paramref name="configuration"/> (appsettings.json), overridden by
+    /// MJMCP_* environment variables (an empty variable counts as unset). A value that is not a whole number where one is
+    /// needed is an <see cref="OptionsValidationException"/> naming the setting and where the value came from; call
+    /// <see cref="Validate"/> for the other rules.
+    /// </summary>
     public static MjMcpServerOptions Load(IConfiguration? configuration)
     {
-        var file = configuration?.GetSection("MjMcp");
-        string? Get(string env, string key) => Environment.GetEnvironmentVariable(env) is { Length: > 0 } value ? value : file?[key] is { Length: > 0 } fromFile ? fromFile : null;
-        var options = new MjMcpServerOptions { ApiKey = Get("MJMCP_API_KEY", "ApiKey") };
-        if (Get("MJMCP_BASE_URL", "BaseUrl") is { } baseUrl)
+        var section = configuration?.GetSection(Section);
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var origins = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (key, value) in section?.AsEnumerable(makePathsRelative: true) ?? [])
         {
-            options.BaseUrl = Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
-                ? uri
-                : throw new OptionsValidationException("BaseUrl", typeof(MjMcpServerOptions), [$"MJMCP_BASE_URL/BaseUrl '{baseUrl}' is not an absolute http(s) URL. Set it like https://api.apiframe.pro or leave it unset."]);
+            if (value is { Length: > 0 })
+            {
+                values[key] = value;
+                origins[key] = $"{Section}:{key} in the configuration (appsettings.json)";
+            }
         }
 
-        options.DataDir = Get("MJMCP_DATA_DIR", "DataDir") ?? options.DataDir;
-        options.WaitSeconds = Int("MJMCP_WAIT_SECONDS", "WaitSeconds") ?? options.WaitSeconds;
-        options.WebhookPort = Int("MJMCP_WEBHOOK_PORT", "WebhookPort");
-        options.MaxConcurrentSubmits = Int("MJMCP_MAX_CONCURRENT_SUBMITS", "MaxConcurrentSubmits");
-        foreach (var host in (Get("MJMCP_PREVIEW_HOSTS", "PreviewHosts") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var (key, variable) in EnvironmentVariables)
+        {
+            if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value)
+            {
+                foreach (var child in values.Keys.Where(k => k.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase)).ToList())
+                {
+                    values.Remove(child);
+                }
+
+                values[key] = value;
+                origins[key] = variable;
+            }
+        }
+
+        // PreviewHosts is a comma-separated list in a variable or a string, or a JSON array in appsettings.json.
+        var hosts = values.TryGetValue(nameof(PreviewHosts), out var list) && list is not null
+            ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            : values.Where(p => p.Key.StartsWith(nameof(PreviewHosts) + ":", StringComparison.OrdinalIgnoreCase)).Select(p => p.Value!.Trim()).ToArray();
+        foreach (var key in values.Keys.Where(k => k.StartsWith(nameof(PreviewHosts), StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            values.Remove(key);
+        }
+
+        // The binder would also fail on these, but without saying where the value came from.
+        foreach (var key in new[] { nameof(WaitSeconds), nameof(WebhookPort), nameof(MaxConcurrentSubmits) })
+        {
+            if (values.TryGetValue(key, out var text) && !int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
+            {
+                throw new OptionsValidationException(key, typeof(MjMcpServerOptions), [$"{key} '{text}' (from {origins[key]}) is not a whole number: set it to one, or unset it for the default."]);
+            }
+        }
+
+        if (values.TryGetValue(nameof(BaseUrl), out var url) && !(Uri.TryCreate(url, UriKind.Absolute, out var parsed) && parsed.Scheme is "http" or "https"))
+        {
+            throw new OptionsValidationException(nameof(BaseUrl), typeof(MjMcpServerOptions), [$"BaseUrl '{url}' (from {origins[nameof(BaseUrl)]}) is not an absolute http(s) URL: set it like https://api.apiframe.pro, or unset it for the spec's."]);
+        }
+
+        var options = new MjMcpServerOptions();
+
+        // The configuration binder's source generator (EnableConfigurationBindingGenerator) makes this call reflection-free (AOT).
+        new ConfigurationBuilder().AddInMemoryCollection(values).Build().Bind(options);
+        foreach (var host in hosts)
         {
             options.PreviewHosts.Add(host);
         }
-        options.WebhookPath = Get("MJMCP_WEBHOOK_PATH", "WebhookPath") ?? options.WebhookPath;
-        options.SandboxTiming = Get("MJMCP_SANDBOX_TIMING", "SandboxTiming") ?? options.SandboxTiming;
-        return options;
 
-        int? Int(string env, string key) => Get(env, key) is not { } text ? null
-            : int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value
-            : throw new OptionsValidationException(key, typeof(MjMcpServerOptions), [$"{env}/{key} '{text}' is not a whole number."]);
+        return options;
+    }
+
+    /// <summary>Checks every rule (<see cref="MjMcpServerOptionsValidator"/>); a broken one is an <see cref="OptionsValidationException"/> whose message names the setting and the fix.</summary>
+    public void Validate()
+    {
+        var result = new MjMcpServerOptionsValidator().Validate(null, this);
+        if (result.Failed)
+        {
+            throw new OptionsValidationException(Options.DefaultName, typeof(MjMcpServerOptions), result.Failures);
+        }
     }
 
     /// <summary>The per-user data directory (~/.local/share/mjmcp on Linux).</summary>
@@ -104,6 +182,15 @@ public sealed class MjMcpServerOptions
         "brisk" => new MjMcp.Sandbox.SandboxTiming(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(3)),
         _ => throw new OptionsValidationException("SandboxTiming", typeof(MjMcpServerOptions), [$"Sandbox timing '{SandboxTiming}' is unknown. Use instant, brisk or realistic."]),
     };
+}
+
+/// <summary>
+/// The rules of <see cref="MjMcpServerOptions"/>: its data annotations, checked by code the options source generator writes
+/// (no reflection, AOT-safe). Register it as an <see cref="IValidateOptions{TOptions}"/> or call <see cref="MjMcpServerOptions.Validate"/>.
+/// </summary>
+[OptionsValidator]
+public sealed partial class MjMcpServerOptionsValidator : IValidateOptions<MjMcpServerOptions>
+{
 }
 
 /// <summary>
@@ -130,8 +217,7 @@ public static class MjMcpServerRegistration
         ArgumentNullException.ThrowIfNull(spec);
         var options = MjMcpServerOptions.Load(builder.Configuration);
         configure?.Invoke(options);
-        options.WaitSeconds = Math.Clamp(options.WaitSeconds, 0, MjMcpServerOptions.MaxWaitSeconds);
-        _ = options.Timing(); // an unknown timing name fails here, before anything starts
+        options.Validate(); // a broken setting fails here, before anything starts
         Directory.CreateDirectory(options.DataDir);
 
         // stdout carries JSON-RPC only: every log line goes to stderr.
