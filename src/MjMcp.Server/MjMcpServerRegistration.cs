@@ -32,36 +32,36 @@ public sealed class MjMcpServerOptions
     public Uri? BaseUrl { get; set; }
 
     /// <summary>The data directory (journal, sandbox tasks and images).</summary>
-    [Required(AllowEmptyStrings = false, ErrorMessage = "DataDir is empty: set MJMCP_DATA_DIR, --data-dir or MjMcp:DataDir to a writable folder, or leave it unset for the per-user data folder.")]
+    [Required(AllowEmptyStrings = false, ErrorMessage = "empty: set MJMCP_DATA_DIR, --data-dir or MjMcp:DataDir to a writable folder, or leave it unset for the per-user data folder.")]
     public string DataDir { get; set; } = DefaultDataDir();
 
     /// <summary>How long a tool waits by default (0 to <see cref="MaxWaitSeconds"/>).</summary>
-    [Range(0, MaxWaitSeconds, ErrorMessage = "WaitSeconds must be from 0 to 50: set MJMCP_WAIT_SECONDS, --wait-seconds or MjMcp:WaitSeconds accordingly (default 40).")]
+    [Range(0, MaxWaitSeconds, ErrorMessage = "must be from 0 to 50: set MJMCP_WAIT_SECONDS, --wait-seconds or MjMcp:WaitSeconds accordingly (default 40).")]
     public int WaitSeconds { get; set; } = 40;
 
     /// <summary>
     /// Port of the local webhook receiver (loopback). With the embedded sandbox it always runs (null or 0 = any free port);
     /// with a real provider only when set, and the provider must be able to reach it (e.g. through a tunnel).
     /// </summary>
-    [Range(0, 65535, ErrorMessage = "WebhookPort must be a port number from 0 to 65535 (0: any free port): fix MJMCP_WEBHOOK_PORT, --webhook-port or MjMcp:WebhookPort.")]
+    [Range(0, 65535, ErrorMessage = "must be a port number from 0 to 65535 (0: any free port): fix MJMCP_WEBHOOK_PORT, --webhook-port or MjMcp:WebhookPort.")]
     public int? WebhookPort { get; set; }
 
     /// <summary>The path of the webhook receiver.</summary>
-    [RegularExpression("^/[A-Za-z0-9._~/-]*$", ErrorMessage = "WebhookPath must be a URL path such as /mjmcp/webhook (a leading / and letters, digits, . _ ~ - /): fix MJMCP_WEBHOOK_PATH, --webhook-path or MjMcp:WebhookPath.")]
+    [RegularExpression("^/[A-Za-z0-9._~/-]*$", ErrorMessage = "must be a URL path such as /mjmcp/webhook (a leading / and letters, digits, . _ ~ - /): fix MJMCP_WEBHOOK_PATH, --webhook-path or MjMcp:WebhookPath.")]
     public string WebhookPath { get; set; } = "/mjmcp/webhook";
 
     /// <summary>
     /// Spend control: at most this many tool calls submit to the provider (and wait) at once; the rest queue in arrival
     /// order. Null: 12 with a real provider (an API key), no cap on the embedded sandbox (it costs nothing); 0: no cap.
     /// </summary>
-    [Range(0, int.MaxValue, ErrorMessage = "MaxConcurrentSubmits must be 0 (no cap) or more: fix MJMCP_MAX_CONCURRENT_SUBMITS, --max-concurrent-submits or MjMcp:MaxConcurrentSubmits.")]
+    [Range(0, int.MaxValue, ErrorMessage = "must be 0 (no cap) or more: fix MJMCP_MAX_CONCURRENT_SUBMITS, --max-concurrent-submits or MjMcp:MaxConcurrentSubmits.")]
     public int? MaxConcurrentSubmits { get; set; }
 
     /// <summary>More hosts previews may be fetched from, besides the provider's (MJMCP_PREVIEW_HOSTS, comma-separated).</summary>
     public IList<string> PreviewHosts { get; } = [];
 
     /// <summary>Embedded sandbox timing: instant, brisk or realistic.</summary>
-    [AllowedValues("instant", "brisk", "realistic", ErrorMessage = "SandboxTiming is not one of instant, brisk, realistic: fix MJMCP_SANDBOX_TIMING, --sandbox-timing or MjMcp:SandboxTiming (default brisk).")]
+    [AllowedValues("instant", "brisk", "realistic", ErrorMessage = "must be one of instant, brisk, realistic: fix MJMCP_SANDBOX_TIMING, --sandbox-timing or MjMcp:SandboxTiming (default brisk).")]
     public string SandboxTiming { get; set; } = "brisk";
 
     /// <summary>The server's name in the MCP handshake (default: the entry assembly's name).</summary>
