@@ -82,7 +82,7 @@ internal static class Cli
             $"WebhookPort: {Show(o.WebhookPort)}",
             $"WebhookPath: {o.WebhookPath}",
             $"MaxConcurrentSubmits: {Show(o.MaxConcurrentSubmits)}",
-            $"PreviewHosts: {string.Join(',', o.PreviewHosts)}",
+            $"PreviewHosts: {(o.PreviewHosts.Count == 0 ? "(none)" : string.Join(',', o.PreviewHosts))}",
         };
         foreach (var line in lines)
         {
