@@ -36,14 +36,12 @@ public sealed class MjMcpServerOptions
     public string DataDir { get; set; } = DefaultDataDir();
 
     /// <summary>How long a tool waits by default (0 to <see cref="MaxWaitSeconds"/>).</summary>
-    [Range(0, MaxWaitSeconds, ErrorMessage = "must be from 0 to 50: set MJMCP_WAIT_SECONDS, --wait-seconds or MjMcp:WaitSeconds accordingly (default 40).")]
     public int WaitSeconds { get; set; } = 40;
 
     /// <summary>
     /// Port of the local webhook receiver (loopback). With the embedded sandbox it always runs (null or 0 = any free port);
     /// with a real provider only when set, and the provider must be able to reach it (e.g. through a tunnel).
     /// </summary>
-    [Range(0, 65535, ErrorMessage = "must be a port number from 0 to 65535 (0: any free port): fix MJMCP_WEBHOOK_PORT, --webhook-port or MjMcp:WebhookPort.")]
     public int? WebhookPort { get; set; }
 
     /// <summary>The path of the webhook receiver.</summary>
@@ -54,7 +52,6 @@ public sealed class MjMcpServerOptions
     /// Spend control: at most this many tool calls submit to the provider (and wait) at once; the rest queue in arrival
     /// order. Null: 12 with a real provider (an API key), no cap on the embedded sandbox (it costs nothing); 0: no cap.
     /// </summary>
-    [Range(0, int.MaxValue, ErrorMessage = "must be 0 (no cap) or more: fix MJMCP_MAX_CONCURRENT_SUBMITS, --max-concurrent-submits or MjMcp:MaxConcurrentSubmits.")]
     public int? MaxConcurrentSubmits { get; set; }
 
     /// <summary>More hosts previews may be fetched from, besides the provider's (MJMCP_PREVIEW_HOSTS, comma-separated).</summary>
@@ -185,11 +182,38 @@ public sealed class MjMcpServerOptions
 }
 
 /// <summary>
-/// The rules of <see cref="MjMcpServerOptions"/>: its data annotations, checked by code the options source generator writes
-/// (no reflection, AOT-safe). Register it as an <see cref="IValidateOptions{TOptions}"/> or call <see cref="MjMcpServerOptions.Validate"/>.
+/// The rules of <see cref="MjMcpServerOptions"/>: its data annotations (checked by code the options source generator writes:
+/// no reflection, AOT-safe) and its number ranges. Register it as an <see cref="IValidateOptions{TOptions}"/> or call
+/// <see cref="MjMcpServerOptions.Validate"/>.
 /// </summary>
+public sealed class MjMcpServerOptionsValidator : IValidateOptions<MjMcpServerOptions>
+{
+    /// <inheritdoc/>
+    public ValidateOptionsResult Validate(string? name, MjMcpServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var result = new ValidateOptionsResultBuilder();
+        result.AddResult(new MjMcpServerOptionsAnnotations().Validate(name, options));
+
+        // By hand, not [Range]: the generated range check drops the attribute's ErrorMessage, and these messages must name the fix.
+        void Range(string setting, int? value, int min, int max, string variable, string flag, string meaning)
+        {
+            if (value is { } v && (v < min || v > max))
+            {
+                result.AddError($"{v.ToString(CultureInfo.InvariantCulture)} is out of range: {meaning}. Fix {variable}, {flag} or {MjMcpServerOptions.Section}:{setting}.", setting);
+            }
+        }
+
+        Range(nameof(options.WaitSeconds), options.WaitSeconds, 0, MjMcpServerOptions.MaxWaitSeconds, "MJMCP_WAIT_SECONDS", "--wait-seconds", "give 0 to 50 seconds (default 40)");
+        Range(nameof(options.WebhookPort), options.WebhookPort, 0, 65535, "MJMCP_WEBHOOK_PORT", "--webhook-port", "give a port number from 0 to 65535 (0: any free port)");
+        Range(nameof(options.MaxConcurrentSubmits), options.MaxConcurrentSubmits, 0, int.MaxValue, "MJMCP_MAX_CONCURRENT_SUBMITS", "--max-concurrent-submits", "give 0 (no cap) or more");
+        return result.Build();
+    }
+}
+
+/// <summary>The data-annotation checks of <see cref="MjMcpServerOptions"/>, written by the options source generator.</summary>
 [OptionsValidator]
-public sealed partial class MjMcpServerOptionsValidator : IValidateOptions<MjMcpServerOptions>
+internal sealed partial class MjMcpServerOptionsAnnotations : IValidateOptions<MjMcpServerOptions>
 {
 }
 

@@ -51,7 +51,11 @@ public sealed class CliTests
         var wait = await RunAsync(["settings"], new() { ["MJMCP_WAIT_SECONDS"] = "soon" });
         Assert.Equal(2, wait.Exit);
         Assert.Contains("'soon' (from MJMCP_WAIT_SECONDS) is not a whole number", wait.Stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", wait.Stderr + timing.Stderr, StringComparison.Ordinal);
+        var range = await RunAsync(["settings"], new() { ["MJMCP_WAIT_SECONDS"] = "70" });
+        Assert.Equal(2, range.Exit);
+        Assert.Contains("MJMCP_WAIT_SECONDS", range.Stderr, StringComparison.Ordinal);
+        Assert.Contains("0 to 50", range.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", wait.Stderr + timing.Stderr + range.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
