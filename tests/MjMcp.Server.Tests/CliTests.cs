@@ -134,19 +134,26 @@ public sealed class CliTests
         var work = Paths.TempDir("cli-demo");
         var output = Path.Combine(work, "out");
 
-        var run = await RunAsync(["demo", "a red fox in snow", "--out", output, "--data-dir", Path.Combine(work, "data"), "--sandbox-timing", "instant"], timeout: TimeSpan.FromMinutes(4));
-
-        Assert.True(run.Exit == 0, run.Stderr);
-        Assert.DoesNotContain('\u001b', run.Stderr);
-        Assert.DoesNotContain('\r', run.Stderr);
-        var lines = run.Stderr.Split('\n');
-        foreach (var tool in new[] { "imagine", "upscale_1x", "pan", "upscale_alt" })
+        try
         {
-            Assert.Contains(lines, l => l.TrimStart().StartsWith(tool + " ", StringComparison.Ordinal) && l.TrimEnd().EndsWith(" started", StringComparison.Ordinal));
-            Assert.Contains(lines, l => l.TrimStart().StartsWith(tool + " ", StringComparison.Ordinal) && l.TrimEnd().EndsWith(" done", StringComparison.Ordinal));
-        }
+            var run = await RunAsync(["demo", "a red fox in snow", "--out", output, "--data-dir", Path.Combine(work, "data"), "--sandbox-timing", "instant"], timeout: TimeSpan.FromMinutes(4));
 
-        Assert.Equal(5, Directory.GetFiles(output, "*.png").Length);
+            Assert.True(run.Exit == 0, run.Stderr);
+            Assert.DoesNotContain('\u001b', run.Stderr);
+            Assert.DoesNotContain('\r', run.Stderr);
+            var lines = run.Stderr.Split('\n');
+            foreach (var tool in new[] { "imagine", "upscale_1x", "pan", "upscale_alt" })
+            {
+                Assert.Contains(lines, l => l.TrimStart().StartsWith(tool + " ", StringComparison.Ordinal) && l.TrimEnd().EndsWith(" started", StringComparison.Ordinal));
+                Assert.Contains(lines, l => l.TrimStart().StartsWith(tool + " ", StringComparison.Ordinal) && l.TrimEnd().EndsWith(" done", StringComparison.Ordinal));
+            }
+
+            Assert.Equal(5, Directory.GetFiles(output, "*.png").Length);
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true); // about 100 MB of PNGs and sandbox data
+        }
     }
 
     [Fact]
@@ -159,7 +166,8 @@ public sealed class CliTests
 
     private static async Task<string> UnauthorizedBodyAsync(params string[] extra)
     {
-        var start = Start(["sandbox", "--port", "0", "--data-dir", Paths.TempDir("cli-sandbox"), .. extra], null, null);
+        var dataDir = Paths.TempDir("cli-sandbox");
+        var start = Start(["sandbox", "--port", "0", "--data-dir", dataDir, .. extra], null, null);
         using var process = Process.Start(start)!;
         try
         {
@@ -180,6 +188,7 @@ public sealed class CliTests
         {
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
+            Directory.Delete(dataDir, recursive: true);
         }
     }
 
