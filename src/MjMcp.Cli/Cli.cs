@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -10,43 +11,33 @@ namespace MjMcp.Cli;
 /// <summary>The <c>mjmcp</c> command: the MCP library on the spec shipped with this tool, over stdio.</summary>
 internal static class Cli
 {
-    /// <summary>Serves MCP on stdio until stdin closes or the token is cancelled. Flags win over MJMCP_* variables, which win over appsettings.json.</summary>
-    public static async Task<int> ServeAsync(string? dataDir, string? baseUrl, int? waitSeconds, string? timing, bool resetJournal, CancellationToken cancellationToken)
+    /// <summary>
+    /// Serves MCP on stdio until stdin closes or the token is cancelled. <paramref name="flags"/> win over MJMCP_* variables,
+    /// which win over appsettings.json. A bad setting is one line on stderr and exit code 2.
+    /// </summary>
+    public static async Task<int> ServeAsync(Action<MjMcpServerOptions> flags, bool resetJournal, CancellationToken cancellationToken)
     {
-        if (resetJournal)
-        {
-            MoveJournalAside(dataDir ?? MjMcpServerOptions.Load(null).DataDir);
-        }
-
         IHost host;
         try
         {
             var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
-            builder.Configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true);
+            AddAppSettings(builder.Configuration);
             builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+            if (resetJournal)
+            {
+                MoveJournalAside(Effective(builder.Configuration, flags).DataDir);
+            }
+
             builder.AddMidjourneyMcpServer(o =>
             {
-                o.DataDir = dataDir ?? o.DataDir;
-                o.WaitSeconds = waitSeconds ?? o.WaitSeconds;
-                o.SandboxTiming = timing ?? o.SandboxTiming;
+                flags(o);
                 o.ServerName = "mjmcp";
-                if (baseUrl is not null)
-                {
-                    o.BaseUrl = Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
-                        ? uri
-                        : throw new OptionsValidationException("--base-url", typeof(MjMcpServerOptions), [$"--base-url '{baseUrl}' is not an absolute http(s) URL."]);
-                }
             }).WithStdioTransport();
             host = builder.Build();
         }
-        catch (OptionsValidationException ex)
+        catch (Exception ex) when (Problem(ex) is { } problem)
         {
-            await Console.Error.WriteLineAsync("mjmcp: " + ex.Message).ConfigureAwait(false);
-            return 2;
-        }
-        catch (JournalUnusableException ex)
-        {
-            await Console.Error.WriteLineAsync("mjmcp: " + ex.Message).ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("mjmcp: " + problem).ConfigureAwait(false);
             return 2;
         }
 
@@ -58,11 +49,90 @@ internal static class Cli
         return 0;
     }
 
+    /// <summary><c>mjmcp settings</c>: the settings in effect, checked, on stdout (the API key only as set / not set).</summary>
+    public static async Task<int> ShowSettingsAsync(Action<MjMcpServerOptions> flags)
+    {
+        MjMcpServerOptions o;
+        try
+        {
+            var configuration = new ConfigurationManager();
+            AddAppSettings(configuration);
+            o = Effective(configuration, flags);
+        }
+        catch (Exception ex) when (Problem(ex) is { } problem)
+        {
+            await Console.Error.WriteLineAsync("mjmcp: " + problem).ConfigureAwait(false);
+            return 2;
+        }
+
+        string Show(object? value) => value switch
+        {
+            null => "(not set)",
+            int n => n.ToString(CultureInfo.InvariantCulture),
+            _ => value.ToString() ?? string.Empty,
+        };
+
+        var lines = new[]
+        {
+            $"ApiKey: {(o.ApiKey is null ? "(not set: the embedded sandbox)" : "(set)")}",
+            $"BaseUrl: {Show(o.BaseUrl)}",
+            $"DataDir: {o.DataDir}",
+            $"WaitSeconds: {Show(o.WaitSeconds)}",
+            $"SandboxTiming: {o.SandboxTiming}",
+            $"WebhookPort: {Show(o.WebhookPort)}",
+            $"WebhookPath: {o.WebhookPath}",
+            $"MaxConcurrentSubmits: {Show(o.MaxConcurrentSubmits)}",
+            $"PreviewHosts: {(o.PreviewHosts.Count == 0 ? "(none)" : string.Join(',', o.PreviewHosts))}",
+            $"BudgetCredits: {Show(o.BudgetCredits)}",
+            $"DailyBudgetCredits: {Show(o.DailyBudgetCredits)}",
+        };
+        foreach (var line in lines)
+        {
+            await Console.Out.WriteLineAsync(line).ConfigureAwait(false);
+        }
+
+        return 0;
+    }
+
+    /// <summary>appsettings.json next to mjmcp, then (winning) the one in the working directory.</summary>
+    private static void AddAppSettings(IConfigurationBuilder configuration)
+    {
+        var besideExe = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
+        var inWorkingDir = Path.GetFullPath("appsettings.json");
+        configuration.AddJsonFile(besideExe, optional: true);
+        if (!string.Equals(besideExe, inWorkingDir, StringComparison.Ordinal))
+        {
+            configuration.AddJsonFile(inWorkingDir, optional: true);
+        }
+    }
+
+    /// <summary>The settings as the server will see them: configuration and environment, then the flags, checked.</summary>
+    private static MjMcpServerOptions Effective(IConfiguration configuration, Action<MjMcpServerOptions> flags)
+    {
+        var options = MjMcpServerOptions.Load(configuration);
+        flags(options);
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>What to tell a person about a start-up failure they can fix, or null for a bug (which keeps its stack trace).</summary>
+    private static string? Problem(Exception ex) => ex switch
+    {
+        OptionsValidationException e => e.Message,
+        JournalUnusableException e => e.Message,
+
+        // A broken appsettings.json: the provider says which file, its inner exception what is wrong.
+        InvalidDataException e => $"{e.Message} {e.InnerException?.Message} Fix or remove that file.",
+        FormatException e => $"{e.Message} Fix the configuration file.",
+        UnauthorizedAccessException or IOException => $"{ex.Message} Set --data-dir or MJMCP_DATA_DIR to a folder mjmcp can write.",
+        _ => null,
+    };
+
     /// <summary>--reset-journal: renames journal.db (and its WAL files) to journal.db.broken-&lt;time&gt; so the server starts fresh.</summary>
     private static void MoveJournalAside(string dataDir)
     {
         var journal = Path.Combine(dataDir, "journal.db");
-        var stamp = DateTime.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture);
+        var stamp = DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
         foreach (var suffix in new[] { string.Empty, "-wal", "-shm" })
         {
             if (File.Exists(journal + suffix))

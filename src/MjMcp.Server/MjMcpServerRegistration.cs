@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
@@ -11,14 +12,18 @@ using MjMcp.Sandbox;
 namespace MjMcp.Server;
 
 /// <summary>
-/// The server's settings. <see cref="Load"/> reads MJMCP_* environment variables, then the <c>MjMcp</c>
-/// configuration section (appsettings.json); the <c>configure</c> callback of
-/// <see cref="MjMcpServerRegistration.AddMjMcpServer"/> (command-line flags) wins over both.
+/// The server's settings, bound through Microsoft.Extensions.Configuration: the <c>MjMcp</c> configuration section
+/// (appsettings.json), overridden by MJMCP_* environment variables (<see cref="Load"/>); the <c>configure</c> callback of
+/// <see cref="MjMcpServerRegistration.AddMjMcpServer"/> (command-line flags) wins over both. <see cref="Validate"/> checks
+/// the result with <see cref="MjMcpServerOptionsValidator"/> before anything starts.
 /// </summary>
 public sealed class MjMcpServerOptions
 {
     /// <summary>The most a tool ever waits in one call, whatever the agent asks (below the ~60 s clients allow).</summary>
     public const int MaxWaitSeconds = 50;
+
+    /// <summary>The configuration section the settings are read from.</summary>
+    public const string Section = "MjMcp";
 
     /// <summary>The provider API key; none means the embedded sandbox. Never logged or returned.</summary>
     public string? ApiKey { get; set; }
@@ -27,6 +32,7 @@ public sealed class MjMcpServerOptions
     public Uri? BaseUrl { get; set; }
 
     /// <summary>The data directory (journal, sandbox tasks and images).</summary>
+    [Required(AllowEmptyStrings = false, ErrorMessage = "empty: set MJMCP_DATA_DIR, --data-dir or MjMcp:DataDir to a writable folder, or leave it unset for the per-user data folder.")]
     public string DataDir { get; set; } = DefaultDataDir();
 
     /// <summary>How long a tool waits by default (0 to <see cref="MaxWaitSeconds"/>).</summary>
@@ -39,6 +45,7 @@ public sealed class MjMcpServerOptions
     public int? WebhookPort { get; set; }
 
     /// <summary>The path of the webhook receiver.</summary>
+    [RegularExpression("^/[A-Za-z0-9._~/-]*$", ErrorMessage = "must be a URL path such as /mjmcp/webhook (a leading / and letters, digits, . _ ~ - /): fix MJMCP_WEBHOOK_PATH, --webhook-path or MjMcp:WebhookPath.")]
     public string WebhookPath { get; set; } = "/mjmcp/webhook";
 
     /// <summary>
@@ -57,6 +64,7 @@ public sealed class MjMcpServerOptions
     public IList<string> PreviewHosts { get; } = [];
 
     /// <summary>Embedded sandbox timing: instant, brisk or realistic.</summary>
+    [AllowedValues("instant", "brisk", "realistic", ErrorMessage = "must be one of instant, brisk, realistic: fix MJMCP_SANDBOX_TIMING, --sandbox-timing or MjMcp:SandboxTiming (default brisk).")]
     public string SandboxTiming { get; set; } = "brisk";
 
     /// <summary>The server's name in the MCP handshake (default: the entry assembly's name).</summary>
@@ -65,40 +73,103 @@ public sealed class MjMcpServerOptions
     /// <summary>The server's human title in the MCP handshake.</summary>
     public string ServerTitle { get; set; } = "Midjourney workflow (MjMcp)";
 
-    /// <summary>Reads the settings from MJMCP_* environment variables, else the <c>MjMcp</c> section of <paramref name="configuration"/>.</summary>
+    /// <summary>
+    /// The settings read from the environment, by property name: MJMCP_API_KEY → ApiKey and so on. Mapped by hand because
+    /// the environment-variables configuration provider only maps MJMCP_Name or MJMCP__Name, and the documented names have
+    /// underscores between words (MJMCP_WAIT_SECONDS).
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> EnvironmentVariables { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        [nameof(ApiKey)] = "MJMCP_API_KEY",
+        [nameof(BaseUrl)] = "MJMCP_BASE_URL",
+        [nameof(DataDir)] = "MJMCP_DATA_DIR",
+        [nameof(WaitSeconds)] = "MJMCP_WAIT_SECONDS",
+        [nameof(WebhookPort)] = "MJMCP_WEBHOOK_PORT",
+        [nameof(WebhookPath)] = "MJMCP_WEBHOOK_PATH",
+        [nameof(MaxConcurrentSubmits)] = "MJMCP_MAX_CONCURRENT_SUBMITS",
+        [nameof(PreviewHosts)] = "MJMCP_PREVIEW_HOSTS",
+        [nameof(SandboxTiming)] = "MJMCP_SANDBOX_TIMING",
+        [nameof(BudgetCredits)] = "MJMCP_BUDGET_CREDITS",
+        [nameof(DailyBudgetCredits)] = "MJMCP_DAILY_BUDGET_CREDITS",
+    };
+
+    /// <summary>
+    /// Reads the settings: the <c>MjMcp</c> section of <paramref name="configuration"/> (appsettings.json), overridden by
+    /// MJMCP_* environment variables (an empty variable counts as unset). A value that is not a whole number where one is
+    /// needed is an <see cref="OptionsValidationException"/> naming the setting and where the value came from; call
+    /// <see cref="Validate"/> for the other rules.
+    /// </summary>
     public static MjMcpServerOptions Load(IConfiguration? configuration)
     {
-        var file = configuration?.GetSection("MjMcp");
-        string? Get(string env, string key) => Environment.GetEnvironmentVariable(env) is { Length: > 0 } value ? value : file?[key] is { Length: > 0 } fromFile ? fromFile : null;
-        var options = new MjMcpServerOptions { ApiKey = Get("MJMCP_API_KEY", "ApiKey") };
-        if (Get("MJMCP_BASE_URL", "BaseUrl") is { } baseUrl)
+        var section = configuration?.GetSection(Section);
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var origins = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (key, value) in section?.AsEnumerable(makePathsRelative: true) ?? [])
         {
-            options.BaseUrl = Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
-                ? uri
-                : throw new OptionsValidationException("BaseUrl", typeof(MjMcpServerOptions), [$"MJMCP_BASE_URL/BaseUrl '{baseUrl}' is not an absolute http(s) URL. Set it like https://api.apiframe.pro or leave it unset."]);
+            if (value is { Length: > 0 })
+            {
+                values[key] = value;
+                origins[key] = $"{Section}:{key} in the configuration (appsettings.json)";
+            }
         }
 
-        options.DataDir = Get("MJMCP_DATA_DIR", "DataDir") ?? options.DataDir;
-        options.WaitSeconds = Int("MJMCP_WAIT_SECONDS", "WaitSeconds") ?? options.WaitSeconds;
-        options.WebhookPort = Int("MJMCP_WEBHOOK_PORT", "WebhookPort");
-        options.MaxConcurrentSubmits = Int("MJMCP_MAX_CONCURRENT_SUBMITS", "MaxConcurrentSubmits");
-        options.BudgetCredits = Budget("MJMCP_BUDGET_CREDITS", "BudgetCredits");
-        options.DailyBudgetCredits = Budget("MJMCP_DAILY_BUDGET_CREDITS", "DailyBudgetCredits");
-        foreach (var host in (Get("MJMCP_PREVIEW_HOSTS", "PreviewHosts") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var (key, variable) in EnvironmentVariables)
+        {
+            if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value)
+            {
+                foreach (var child in values.Keys.Where(k => k.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase)).ToList())
+                {
+                    values.Remove(child);
+                }
+
+                values[key] = value;
+                origins[key] = variable;
+            }
+        }
+
+        // PreviewHosts is a comma-separated list in a variable or a string, or a JSON array in appsettings.json.
+        var hosts = values.TryGetValue(nameof(PreviewHosts), out var list) && list is not null
+            ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            : values.Where(p => p.Key.StartsWith(nameof(PreviewHosts) + ":", StringComparison.OrdinalIgnoreCase)).Select(p => p.Value!.Trim()).ToArray();
+        foreach (var key in values.Keys.Where(k => k.StartsWith(nameof(PreviewHosts), StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            values.Remove(key);
+        }
+
+        // The binder would also fail on these, but without saying where the value came from.
+        foreach (var key in new[] { nameof(WaitSeconds), nameof(WebhookPort), nameof(MaxConcurrentSubmits), nameof(BudgetCredits), nameof(DailyBudgetCredits) })
+        {
+            if (values.TryGetValue(key, out var text) && !int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
+            {
+                throw new OptionsValidationException(key, typeof(MjMcpServerOptions), [$"{key} '{text}' (from {origins[key]}) is not a whole number: set it to one, or unset it for the default."]);
+            }
+        }
+
+        if (values.TryGetValue(nameof(BaseUrl), out var url) && !(Uri.TryCreate(url, UriKind.Absolute, out var parsed) && parsed.Scheme is "http" or "https"))
+        {
+            throw new OptionsValidationException(nameof(BaseUrl), typeof(MjMcpServerOptions), [$"BaseUrl '{url}' (from {origins[nameof(BaseUrl)]}) is not an absolute http(s) URL: set it like https://api.apiframe.pro, or unset it for the spec's."]);
+        }
+
+        var options = new MjMcpServerOptions();
+
+        // The configuration binder's source generator (EnableConfigurationBindingGenerator) makes this call reflection-free (AOT).
+        new ConfigurationBuilder().AddInMemoryCollection(values).Build().Bind(options);
+        foreach (var host in hosts)
         {
             options.PreviewHosts.Add(host);
         }
-        options.WebhookPath = Get("MJMCP_WEBHOOK_PATH", "WebhookPath") ?? options.WebhookPath;
-        options.SandboxTiming = Get("MJMCP_SANDBOX_TIMING", "SandboxTiming") ?? options.SandboxTiming;
+
         return options;
+    }
 
-        int? Budget(string env, string key) => Int(env, key) is { } credits && credits < 0
-            ? throw new OptionsValidationException(key, typeof(MjMcpServerOptions), [$"{env}/{key} '{credits}' is negative. Set a number of credits (0 or more), or leave it unset for no limit."])
-            : Int(env, key);
-
-        int? Int(string env, string key) => Get(env, key) is not { } text ? null
-            : int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value
-            : throw new OptionsValidationException(key, typeof(MjMcpServerOptions), [$"{env}/{key} '{text}' is not a whole number."]);
+    /// <summary>Checks every rule (<see cref="MjMcpServerOptionsValidator"/>); a broken one is an <see cref="OptionsValidationException"/> whose message names the setting and the fix.</summary>
+    public void Validate()
+    {
+        var result = new MjMcpServerOptionsValidator().Validate(null, this);
+        if (result.Failed)
+        {
+            throw new OptionsValidationException(Options.DefaultName, typeof(MjMcpServerOptions), result.Failures);
+        }
     }
 
     /// <summary>The per-user data directory (~/.local/share/mjmcp on Linux).</summary>
@@ -116,6 +187,45 @@ public sealed class MjMcpServerOptions
         "brisk" => new MjMcp.Sandbox.SandboxTiming(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(3)),
         _ => throw new OptionsValidationException("SandboxTiming", typeof(MjMcpServerOptions), [$"Sandbox timing '{SandboxTiming}' is unknown. Use instant, brisk or realistic."]),
     };
+}
+
+/// <summary>
+/// The rules of <see cref="MjMcpServerOptions"/>: its data annotations (checked by code the options source generator writes:
+/// no reflection, AOT-safe) and its number ranges. Register it as an <see cref="IValidateOptions{TOptions}"/> or call
+/// <see cref="MjMcpServerOptions.Validate"/>.
+/// </summary>
+public sealed class MjMcpServerOptionsValidator : IValidateOptions<MjMcpServerOptions>
+{
+    /// <inheritdoc/>
+    public ValidateOptionsResult Validate(string? name, MjMcpServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var result = new ValidateOptionsResultBuilder();
+        result.AddResult(new MjMcpServerOptionsAnnotations().Validate(name, options));
+
+        // By hand, not [Range]: the generated range check drops the attribute's ErrorMessage, and these messages must name the fix.
+        void Range(string setting, int? value, int min, int max, string variable, string? flag, string meaning)
+        {
+            if (value is { } v && (v < min || v > max))
+            {
+                var where = flag is null ? $"{variable} or {MjMcpServerOptions.Section}:{setting}" : $"{variable}, {flag} or {MjMcpServerOptions.Section}:{setting}";
+                result.AddError($"{v.ToString(CultureInfo.InvariantCulture)} is out of range: {meaning}. Fix {where}.", setting);
+            }
+        }
+
+        Range(nameof(options.WaitSeconds), options.WaitSeconds, 0, MjMcpServerOptions.MaxWaitSeconds, "MJMCP_WAIT_SECONDS", "--wait-seconds", "give 0 to 50 seconds (default 40)");
+        Range(nameof(options.WebhookPort), options.WebhookPort, 0, 65535, "MJMCP_WEBHOOK_PORT", "--webhook-port", "give a port number from 0 to 65535 (0: any free port)");
+        Range(nameof(options.MaxConcurrentSubmits), options.MaxConcurrentSubmits, 0, int.MaxValue, "MJMCP_MAX_CONCURRENT_SUBMITS", "--max-concurrent-submits", "give 0 (no cap) or more");
+        Range(nameof(options.BudgetCredits), options.BudgetCredits, 0, int.MaxValue, "MJMCP_BUDGET_CREDITS", "--budget-credits", "give a number of credits (0 or more), or leave it unset for no limit");
+        Range(nameof(options.DailyBudgetCredits), options.DailyBudgetCredits, 0, int.MaxValue, "MJMCP_DAILY_BUDGET_CREDITS", "--daily-budget-credits", "give a number of credits (0 or more), or leave it unset for no limit");
+        return result.Build();
+    }
+}
+
+/// <summary>The data-annotation checks of <see cref="MjMcpServerOptions"/>, written by the options source generator.</summary>
+[OptionsValidator]
+internal sealed partial class MjMcpServerOptionsAnnotations : IValidateOptions<MjMcpServerOptions>
+{
 }
 
 /// <summary>
@@ -142,8 +252,7 @@ public static class MjMcpServerRegistration
         ArgumentNullException.ThrowIfNull(spec);
         var options = MjMcpServerOptions.Load(builder.Configuration);
         configure?.Invoke(options);
-        options.WaitSeconds = Math.Clamp(options.WaitSeconds, 0, MjMcpServerOptions.MaxWaitSeconds);
-        _ = options.Timing(); // an unknown timing name fails here, before anything starts
+        options.Validate(); // a broken setting fails here, before anything starts
         Directory.CreateDirectory(options.DataDir);
 
         // stdout carries JSON-RPC only: every log line goes to stderr.

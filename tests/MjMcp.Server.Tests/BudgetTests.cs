@@ -72,8 +72,10 @@ public sealed class BudgetTests
     public void ANegativeBudgetIsAnErrorThatNamesTheSetting(string key)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["MjMcp:" + key] = "-5" }).Build();
-        var ex = Assert.Throws<OptionsValidationException>(() => MjMcpServerOptions.Load(configuration));
-        Assert.Contains(key + " '-5' is negative", ex.Message, StringComparison.Ordinal);
+        var options = MjMcpServerOptions.Load(configuration);
+        var ex = Assert.Throws<OptionsValidationException>(options.Validate);
+        Assert.Contains("-5 is out of range", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("MjMcp:" + key, ex.Message, StringComparison.Ordinal);
         Assert.Contains("leave it unset for no limit", ex.Message, StringComparison.Ordinal);
         var fine = MjMcpServerOptions.Load(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["MjMcp:" + key] = "0" }).Build());
         Assert.Equal(0, key == "BudgetCredits" ? fine.BudgetCredits : fine.DailyBudgetCredits);
