@@ -32,7 +32,7 @@ public sealed class ServerSettings
 /// </summary>
 public sealed partial class ToolRuntime
 {
-    private const string WaitArgument = "wait_seconds";
+    private const string WaitArgument = ToolArguments.WaitSecondsName;
     private readonly MjClient _client;
     private readonly TaskJournal _journal;
     private readonly ServerSettings _settings;
@@ -69,10 +69,11 @@ public sealed partial class ToolRuntime
         var args = request.Params?.Arguments ?? new Dictionary<string, JsonElement>();
         try
         {
-            var accepted = AcceptedArguments(operation);
-            if (args.Keys.FirstOrDefault(k => !accepted.Contains(k)) is { } unknown)
+            if ((ToolArguments.Unknown(operation.ToolName, AcceptedArguments(operation), args)
+                ?? ToolArguments.ControlCharacters(operation.ToolName, args)
+                ?? ToolArguments.Check(operation.ToolName, [ToolArguments.WaitSeconds], args.Where(a => a.Key == WaitArgument).ToDictionary())) is { } refusal)
             {
-                return Refuse("unknown_argument", $"{operation.ToolName} has no argument '{unknown}'. It takes: {string.Join(", ", accepted)}.", null);
+                return refusal;
             }
 
             string? parentId = null;
@@ -90,7 +91,7 @@ public sealed partial class ToolRuntime
                 var parentlessKeys = parentlessOnly.Where(args.ContainsKey).ToList();
                 if (!string.IsNullOrWhiteSpace(parentId) && parentlessKeys.Count > 0)
                 {
-                    return Refuse("conflicting_arguments", $"{operation.ToolName} takes either '{field}' or {string.Join(" and ", parentlessKeys.Select(k => "'" + k + "'"))}, not both.", null);
+                    return Refuse(RefusalCodes.ConflictingArguments, $"{operation.ToolName} takes either '{field}' or {string.Join(" and ", parentlessKeys.Select(k => "'" + k + "'"))}, not both.", null);
                 }
 
                 if (string.IsNullOrWhiteSpace(parentId) && parentless is not null && parentlessKeys.Count > 0)
@@ -101,7 +102,7 @@ public sealed partial class ToolRuntime
                 else if (string.IsNullOrWhiteSpace(parentId))
                 {
                     var alternative = parentless is null ? string.Empty : $", or {string.Join(" and ", parentlessOnly.Select(w => "'" + w + "'"))} instead";
-                    return Refuse("missing_parent", $"{operation.ToolName} needs '{field}': the task_id of a finished {string.Join(" or ", stages)} task{alternative}.", new Fix("list_tasks", new Dictionary<string, string> { ["stage"] = stages[0] }, Empty, $"call {operation.ToolName} with one of their task_ids"));
+                    return Refuse(RefusalCodes.MissingParent, $"{operation.ToolName} needs '{field}': the task_id of a finished {string.Join(" or ", stages)} task{alternative}.", new Fix("list_tasks", new Dictionary<string, string> { ["stage"] = stages[0] }, Empty, $"call {operation.ToolName} with one of their task_ids"));
                 }
 
                 if (parentId is not null)
@@ -133,7 +134,7 @@ public sealed partial class ToolRuntime
                 }
             }
 
-            using var bodyDocument = BuildBody(form, args);
+            using var bodyDocument = ToolArguments.Body(form, args);
             var problems = RuleValidator.ValidateParams(form, [], bodyDocument.RootElement);
             if (problems.Count > 0)
             {
@@ -143,16 +144,7 @@ public sealed partial class ToolRuntime
                     fixedArgs[form.Parent!.Field] = parentId;
                 }
 
-                var choices = new Dictionary<string, IReadOnlyList<object>>(StringComparer.Ordinal);
-                foreach (var problem in problems)
-                {
-                    if (form.Params.FirstOrDefault(p => p.Wire == problem.Parameter) is { } param && TaskView.Choices(param) is { } values)
-                    {
-                        choices[param.Wire] = values;
-                    }
-                }
-
-                return Refuse("invalid_argument", string.Join(" ", problems.Select(p => p.Message)), new Fix(operation.ToolName, fixedArgs, choices, null));
+                return ToolArguments.Invalid(operation.ToolName, form.Params, problems, fixedArgs);
             }
 
             // Spend control: at most MaxConcurrentSubmits tool calls submit and wait at once; the rest queue in arrival
@@ -172,7 +164,7 @@ public sealed partial class ToolRuntime
         }
         catch (MjValidationException ex)
         {
-            return Refuse("invalid_argument", ex.Message, null);
+            return Refuse(RefusalCodes.InvalidArgument, ex.Message, null);
         }
         catch (MjException ex)
         {
@@ -413,19 +405,8 @@ public sealed partial class ToolRuntime
     public TimeSpan WaitBound(IDictionary<string, JsonElement> args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var seconds = _settings.WaitSeconds;
-        if (args.TryGetValue(WaitArgument, out var value))
-        {
-            if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var n))
-            {
-                seconds = n;
-            }
-            else if (value.ValueKind == JsonValueKind.String && int.TryParse(value.GetString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var s))
-            {
-                seconds = s;
-            }
-        }
-
+        // The tools refuse a wait_seconds that is not a whole number from 0 to ToolLimits.WaitSecondsMax before this.
+        var seconds = ToolArguments.Integer(args, WaitArgument) ?? _settings.WaitSeconds;
         return TimeSpan.FromSeconds(Math.Clamp(seconds, 0, _settings.MaxWaitSeconds));
     }
 
@@ -435,12 +416,12 @@ public sealed partial class ToolRuntime
         ArgumentNullException.ThrowIfNull(ex);
         var code = ex switch
         {
-            MjAuthenticationException => "provider_auth",
-            MjRateLimitedException => "rate_limited",
-            MjProviderException => "provider_refused",
-            MjTransportException { MayHaveCreatedTask: true } => "submit_uncertain",
-            MjTransportException => "provider_unreachable",
-            _ => "provider_error",
+            MjAuthenticationException => RefusalCodes.ProviderAuth,
+            MjRateLimitedException => RefusalCodes.RateLimited,
+            MjProviderException => RefusalCodes.ProviderRefused,
+            MjTransportException { MayHaveCreatedTask: true } => RefusalCodes.SubmitUncertain,
+            MjTransportException => RefusalCodes.ProviderUnreachable,
+            _ => RefusalCodes.ProviderError,
         };
         var fix = ex is MjTransportException { MayHaveCreatedTask: true } ? new Fix("list_tasks", new Dictionary<string, string>(), Empty, "check whether the task exists before calling " + tool + " again") : null;
         return Refuse(code, ex.Message, fix);
@@ -529,35 +510,6 @@ public sealed partial class ToolRuntime
         }
 
         return set;
-    }
-
-    /// <summary>The wire body of a form from the tool arguments (integers that travel as strings are converted).</summary>
-    private static JsonDocument BuildBody(FormRule form, IDictionary<string, JsonElement> args)
-    {
-        var json = TaskView.Write(w =>
-        {
-            w.WriteStartObject();
-            foreach (var param in form.Params)
-            {
-                if (!args.TryGetValue(param.Wire, out var value) || value.ValueKind == JsonValueKind.Null)
-                {
-                    continue;
-                }
-
-                if (param.Kind == ParamKind.Int && param.WireAsString && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number))
-                {
-                    w.WriteString(param.Wire, number.ToString(CultureInfo.InvariantCulture));
-                }
-                else
-                {
-                    w.WritePropertyName(param.Wire);
-                    value.WriteTo(w);
-                }
-            }
-
-            w.WriteEndObject();
-        });
-        return JsonDocument.Parse(json.GetRawText());
     }
 
     private sealed class CallbackProgress(Action<TaskProgress> report) : IProgress<TaskProgress>
