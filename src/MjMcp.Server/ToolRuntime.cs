@@ -348,6 +348,7 @@ public sealed partial class ToolRuntime
         }
         catch (MjTaskFailedException ex)
         {
+            Log.TaskFailed(_logger, taskId, ex.Reason ?? "failed");
             _journal.MarkFailed(taskId, ex.Reason ?? "failed");
             var record = _journal.Get(taskId)!;
             var result = Report(record, null, "The task failed; nothing can be made from it. Change the prompt (moderation) or start again.", null);
@@ -527,5 +528,8 @@ public sealed partial class ToolRuntime
 
         [LoggerMessage(3, LogLevel.Warning, "The journal could not record a submit's outcome: {Problem}")]
         public static partial void JournalProblem(ILogger logger, string problem);
+
+        [LoggerMessage(4, LogLevel.Warning, "Task {TaskId} failed at the provider: {Reason}")]
+        public static partial void TaskFailed(ILogger logger, string taskId, string reason);
     }
 }
