@@ -110,14 +110,14 @@ public sealed partial class ToolRuntime
                     var parent = await ResolveAsync(parentId, cancellationToken).ConfigureAwait(false);
                     if (parent is null)
                     {
-                        return Refuse("unknown_task", $"No task '{parentId}' is known here or at the provider. Use a task_id returned by an earlier call.", new Fix("list_tasks", new Dictionary<string, string>(), Empty, null));
+                        return Refuse(RefusalCodes.UnknownTask, $"No task '{parentId}' is known here or at the provider. Use a task_id returned by an earlier call.", new Fix("list_tasks", new Dictionary<string, string>(), Empty, null));
                     }
 
                     if (parent.State is not TaskState.Finished)
                     {
                         var problem = RuleValidator.ValidateParent(operation, operation.Forms.First(f => f.Parent is not null), parentId, parent.Stage, parent.Operation, parent.State)!;
                         var fix = parent.State == TaskState.Failed ? null : new Fix("wait_task", new Dictionary<string, string> { ["task_id"] = parentId }, Empty, $"call {operation.ToolName} again");
-                        return Refuse(parent.State == TaskState.Failed ? "parent_failed" : "parent_not_finished", problem.Message, fix);
+                        return Refuse(parent.State == TaskState.Failed ? RefusalCodes.ParentFailed : RefusalCodes.ParentNotFinished, problem.Message, fix);
                     }
 
                     var forms = parent.Stage is null ? [] : operation.FormsForStage(parent.Stage).ToList();
@@ -157,7 +157,7 @@ public sealed partial class ToolRuntime
             using var slot = await AcquireSlotAsync(WaitBound(args), cancellationToken).ConfigureAwait(false);
             if (slot is null)
             {
-                return Refuse("server_busy", $"{_settings.MaxConcurrentSubmits} provider jobs of this server are already running (the spend cap, MJMCP_MAX_CONCURRENT_SUBMITS) and none finished within this call's wait; nothing was sent. Call {operation.ToolName} again in a moment.", null);
+                return Refuse(RefusalCodes.ServerBusy, $"{_settings.MaxConcurrentSubmits} provider jobs of this server are already running (the spend cap, MJMCP_MAX_CONCURRENT_SUBMITS) and none finished within this call's wait; nothing was sent. Call {operation.ToolName} again in a moment.", null);
             }
 
             return await SubmitWrittenAheadAsync(operation, form, parentId, bodyDocument.RootElement, args, request, cancellationToken).ConfigureAwait(false);
@@ -186,7 +186,7 @@ public sealed partial class ToolRuntime
         }
         catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
         {
-            return Refuse("journal_unavailable", $"The task journal ({_journal.DatabasePath}) cannot be written ({ex.Message}), so {operation.ToolName} was not sent: nothing was spent. Fix the journal (or restart with --reset-journal), then call again.", null);
+            return Refuse(RefusalCodes.JournalUnavailable, $"The task journal ({_journal.DatabasePath}) cannot be written ({ex.Message}), so {operation.ToolName} was not sent: nothing was spent. Fix the journal (or restart with --reset-journal), then call again.", null);
         }
 
         string taskId;
@@ -200,7 +200,7 @@ public sealed partial class ToolRuntime
             {
                 TryJournal(() => _journal.MarkIntentUncertain(intentId, ex.Message));
                 return Refuse(
-                    "submit_uncertain",
+                    RefusalCodes.SubmitUncertain,
                     $"{ex.Message} This submit is kept as uncertain intent {intentId} (list_tasks shows it); if the provider made the task, its webhook attaches it there. Do not call {operation.ToolName} again blindly: that may be charged twice.",
                     new Fix("list_tasks", new Dictionary<string, string>(), Empty, "look for the task (or the uncertain intent) before calling " + operation.ToolName + " again"));
             }
@@ -220,7 +220,7 @@ public sealed partial class ToolRuntime
         {
             // Accepted means kept: the caller gets the task_id even though the journal could not record it.
             return Refuse(
-                "journal_write_failed",
+                RefusalCodes.JournalWriteFailed,
                 $"The provider accepted {operation.ToolName} as task {taskId}, but the journal could not record it ({journalProblem}). Keep this task_id: wait_task and fetch_task work with it. Fix the journal before submitting more.",
                 new Fix("wait_task", new Dictionary<string, string> { ["task_id"] = taskId }, Empty, null),
                 taskId);
@@ -344,7 +344,7 @@ public sealed partial class ToolRuntime
             var record = _journal.Get(taskId);
             var pct = ex.Last?.Percentage;
             var hint = $"Still running{(pct is null ? string.Empty : $" ({pct}%)")}. Call wait_task with task_id \"{taskId}\" to keep waiting.";
-            return record is null ? Refuse("wait_timeout", hint, null) : Report(record, null, hint, null);
+            return record is null ? Refuse(RefusalCodes.WaitTimeout, hint, null) : Report(record, null, hint, null);
         }
         catch (MjTaskFailedException ex)
         {
