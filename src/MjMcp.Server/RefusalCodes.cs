@@ -34,6 +34,12 @@ public static class RefusalCodes
     /// <summary>The parent task is still running; wait for it first.</summary>
     public const string ParentNotFinished = "parent_not_finished";
 
+    /// <summary>The call would exceed the configured credit budget; nothing was sent.</summary>
+    public const string BudgetExceeded = "budget_exceeded";
+
+    /// <summary>The task failed at the provider (moderation, or its own error); the message is the provider's reason.</summary>
+    public const string TaskFailed = "task_failed";
+
     /// <summary>The spend cap is full and no slot freed within the call's wait; nothing was sent.</summary>
     public const string ServerBusy = "server_busy";
 
@@ -85,6 +91,8 @@ public static class RefusalCodes
         [WrongParentStage] = "The parent is of a stage (or made by an operation) this operation cannot use.",
         [ParentFailed] = "The parent task failed; nothing can be made from it.",
         [ParentNotFinished] = "The parent task is still running; wait for it first.",
+        [BudgetExceeded] = "The call would exceed the configured credit budget; nothing was sent.",
+        [TaskFailed] = "The task failed at the provider (moderation, or its own error); the message is its reason.",
         [ServerBusy] = "The spend cap is full and no slot freed within the call's wait; nothing was sent.",
         [JournalUnavailable] = "The journal cannot be written, so nothing was sent.",
         [JournalWriteFailed] = "The provider accepted the task but the journal could not record it; the result carries the task_id.",

@@ -44,7 +44,7 @@ public sealed partial class RefusalCatalogTests
                 }
             }
 
-            foreach (Match literal in Regex.Matches(source, "=> \"([a-z]+(?:_[a-z]+)+)\","))
+            foreach (Match literal in Regex.Matches(source, "(?:=> |WriteString\\(\"code\", )\"([a-z]+(?:_[a-z]+)+)\"[,)]"))
             {
                 Assert.True(RefusalCodes.All.ContainsKey(literal.Groups[1].Value), $"{Path.GetFileName(file)}: code \"{literal.Groups[1].Value}\" is not in RefusalCodes");
             }
