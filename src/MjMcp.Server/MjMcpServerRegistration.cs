@@ -259,6 +259,12 @@ public static class MjMcpServerRegistration
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
 
+        // ...and the server's own lines (provider errors, retries, warnings) also reach the MCP client as
+        // notifications/message, at the level it set with logging/setLevel (Trace here: the client's level decides).
+        var clientLog = new ClientLogForwarder();
+        builder.Logging.AddProvider(clientLog);
+        builder.Logging.AddFilter<ClientLogForwarder>(null, LogLevel.Trace);
+
         var services = builder.Services;
         services.AddSingleton(spec);
         services.AddSingleton(options);
@@ -293,6 +299,7 @@ public static class MjMcpServerRegistration
                 };
                 o.ServerInstructions = Instructions;
             })
+            .WithMessageFilters(filters => filters.AddIncomingFilter(ProtocolGuard.Filter(clientLog.Attach)))
             .WithTools(ToolCatalog.Tools(spec))
             .WithResources(TaskResource.All())
             .WithPrompts([new WorkflowPrompt()]);

@@ -29,6 +29,20 @@ public sealed class ToolCatalog
 
     private readonly CreditBudget _budget;
 
+    private static readonly Fix FindTask = new("list_tasks", new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>>(), "call again with one of their task_ids");
+
+    private static readonly IReadOnlyList<ParamRule> FetchParams = [ToolArguments.TaskId("The task_id returned by an earlier call.")];
+
+    private static readonly IReadOnlyList<ParamRule> WaitParams = [ToolArguments.TaskId("The task_id to wait for."), ToolArguments.WaitSeconds];
+
+    /// <summary>list_tasks' arguments: the stage (or result kind) names come from the spec.</summary>
+    private static IReadOnlyList<ParamRule> ListParams(SpecRules rules) =>
+    [
+        ToolArguments.Param("stage", ParamKind.Enum, required: false, "Only tasks of this stage or result kind.", values: rules.Stages.Select(s => s.Name).Concat(rules.Results.Select(r => r.Name)).ToArray()),
+        ToolArguments.Param("parent_task_id", ParamKind.String, required: false, "Only the tasks made from this task (its children), to walk the lineage.", minLength: 1),
+        ToolArguments.ListLimit,
+    ];
+
     /// <summary>The tools in the order tools/list shows them.</summary>
     public static IEnumerable<McpServerTool> Tools(McpSpec spec)
     {
@@ -36,14 +50,14 @@ public sealed class ToolCatalog
         foreach (var definition in spec.Tools)
         {
             var tool = definition;
-            yield return new SpecTool(tool.Name, tool.Title, tool.Description, tool.InputSchema, tool.ReadOnly, tool.Idempotent, tool.OpenWorld, (request, ct) => Of(request)._runtime.SubmitAsync(tool, request, ct));
+            yield return new SpecTool(tool.Name, tool.Title, tool.Description, ToolArguments.WithWaitSeconds(tool.InputSchema), tool.ReadOnly, tool.Idempotent, tool.OpenWorld, (request, ct) => Of(request)._runtime.SubmitAsync(tool, request, ct));
         }
 
         yield return new SpecTool(
             "fetch_task",
             "Fetch a task",
             "Ask the provider for a task's current status and, when finished, its images and next_actions. Does not wait; use wait_task to wait.",
-            """{"type":"object","properties":{"task_id":{"type":"string","minLength":1,"description":"The task_id returned by an earlier call."}},"required":["task_id"],"additionalProperties":false}""",
+            ToolArguments.Schema(FetchParams),
             readOnly: true,
             idempotent: true,
             openWorld: true,
@@ -52,7 +66,7 @@ public sealed class ToolCatalog
             "wait_task",
             "Wait for a task",
             "Wait for a task to finish, with progress, up to wait_seconds (capped below the client's time-out); returns its images and next_actions, or its status if still running. Works for any task, also one started before a restart.",
-            """{"type":"object","properties":{"task_id":{"type":"string","minLength":1,"description":"The task_id to wait for."},"wait_seconds":{"type":"integer","minimum":0,"maximum":300,"description":"How long to wait (default: the server's bound)."}},"required":["task_id"],"additionalProperties":false}""",
+            ToolArguments.Schema(WaitParams),
             readOnly: true,
             idempotent: true,
             openWorld: true,
@@ -61,7 +75,7 @@ public sealed class ToolCatalog
             "list_tasks",
             "List tasks",
             "List the tasks this server knows (newest first) from its journal, optionally only one stage: grid, upscaled, hires, image (or a result kind: seed, prompts, shortened), or only the children of parent_task_id. Use it to find a task_id to continue from.",
-            """{"type":"object","properties":{"stage":{"type":"string","enum":[""" + string.Join(",", spec.Rules.Stages.Select(s => s.Name).Concat(spec.Rules.Results.Select(r => r.Name)).Select(n => "\"" + n + "\"")) + """],"description":"Only tasks of this stage or result kind."},"parent_task_id":{"type":"string","description":"Only the tasks made from this task (its children), to walk the lineage."},"limit":{"type":"integer","minimum":1,"maximum":200,"description":"At most this many (default 20)."}},"additionalProperties":false}""",
+            ToolArguments.Schema(ListParams(spec.Rules)),
             readOnly: true,
             idempotent: true,
             openWorld: false,
@@ -70,11 +84,11 @@ public sealed class ToolCatalog
             "account",
             "Account credits",
             "Show the provider account's remaining credits and plan, and the credits this server spent (this process and this UTC day) with what is left of its budgets.",
-            """{"type":"object","properties":{},"additionalProperties":false}""",
+            ToolArguments.Schema([]),
             readOnly: true,
             idempotent: true,
             openWorld: true,
-            (request, ct) => Of(request).AccountAsync(ct));
+            (request, ct) => Of(request).AccountAsync(request, ct));
         if (spec.Rules.Provider.HasUpload)
         {
             yield return UploadImageTool.Create();
@@ -83,10 +97,13 @@ public sealed class ToolCatalog
 
     private async ValueTask<CallToolResult> FetchAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
     {
-        if (TaskIdArgument(request) is not { } taskId)
+        var args = Arguments(request);
+        if (ToolArguments.Check("fetch_task", FetchParams, args, FindTask) is { } refusal)
         {
-            return ToolRuntime.Refuse("missing_argument", "fetch_task needs 'task_id'.", new Fix("list_tasks", new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>>(), null));
+            return refusal;
         }
+
+        var taskId = ToolArguments.Text(args, "task_id")!;
 
         try
         {
@@ -107,10 +124,13 @@ public sealed class ToolCatalog
 
     private async ValueTask<CallToolResult> WaitAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
     {
-        if (TaskIdArgument(request) is not { } taskId)
+        var args = Arguments(request);
+        if (ToolArguments.Check("wait_task", WaitParams, args, FindTask) is { } refusal)
         {
-            return ToolRuntime.Refuse("missing_argument", "wait_task needs 'task_id'.", new Fix("list_tasks", new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>>(), null));
+            return refusal;
         }
+
+        var taskId = ToolArguments.Text(args, "task_id")!;
 
         try
         {
@@ -119,7 +139,7 @@ public sealed class ToolCatalog
                 return UnknownTask(taskId);
             }
 
-            return await _runtime.WaitAndReportAsync(taskId, _runtime.WaitBound(request.Params?.Arguments ?? new Dictionary<string, JsonElement>()), request, cancellationToken).ConfigureAwait(false);
+            return await _runtime.WaitAndReportAsync(taskId, _runtime.WaitBound(args), request, cancellationToken).ConfigureAwait(false);
         }
         catch (MjException ex)
         {
@@ -129,17 +149,16 @@ public sealed class ToolCatalog
 
     private ValueTask<CallToolResult> ListAsync(RequestContext<CallToolRequestParams> request)
     {
-        var args = request.Params?.Arguments ?? new Dictionary<string, JsonElement>();
-        string? stage = args.TryGetValue("stage", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
-        var limit = args.TryGetValue("limit", out var l) && l.ValueKind == JsonValueKind.Number && l.TryGetInt32(out var n) ? Math.Clamp(n, 1, 200) : 20;
+        var args = Arguments(request);
         var rules = _rules;
-        if (stage is not null && rules.FindStage(stage) is null && rules.FindResult(stage) is null)
+        if (ToolArguments.Check("list_tasks", ListParams(rules), args) is { } refusal)
         {
-            var allowed = rules.Stages.Select(x => x.Name).Concat(rules.Results.Select(x => x.Name)).Cast<object>().ToArray();
-            return ValueTask.FromResult(ToolRuntime.Refuse("invalid_argument", $"'stage' must be one of {string.Join(", ", allowed)}.", new Fix("list_tasks", new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>> { ["stage"] = allowed }, null)));
+            return ValueTask.FromResult(refusal);
         }
 
-        string? parent = args.TryGetValue("parent_task_id", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+        var stage = ToolArguments.Text(args, "stage");
+        var limit = (int)(ToolArguments.Integer(args, "limit") ?? ToolLimits.ListLimitDefault);
+        var parent = ToolArguments.Text(args, "parent_task_id");
         var records = parent is null ? _journal.List(stage, limit) : _journal.Children(parent).Where(r => stage is null || r.Stage == stage || r.ResultKind == stage).Take(limit).ToList();
 
         // Submits whose outcome is unknown: the provider may have made (and charged) a task for each.
@@ -196,8 +215,13 @@ public sealed class ToolCatalog
         return ValueTask.FromResult(new CallToolResult { Content = [new TextContentBlock { Text = text }], StructuredContent = structured });
     }
 
-    private async ValueTask<CallToolResult> AccountAsync(CancellationToken cancellationToken)
+    private async ValueTask<CallToolResult> AccountAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
     {
+        if (ToolArguments.Check("account", [], Arguments(request)) is { } refusal)
+        {
+            return refusal;
+        }
+
         try
         {
             var account = await _client.GetAccountAsync(cancellationToken).ConfigureAwait(false);
@@ -244,11 +268,9 @@ public sealed class ToolCatalog
     private static ToolCatalog Of(RequestContext<CallToolRequestParams> request) =>
         new(request.Services ?? throw new InvalidOperationException("The MCP request carries no service provider."));
 
-    private static string? TaskIdArgument(RequestContext<CallToolRequestParams> request) =>
-        request.Params?.Arguments is { } args && args.TryGetValue("task_id", out var value) && value.ValueKind == JsonValueKind.String && !string.IsNullOrWhiteSpace(value.GetString())
-            ? value.GetString()
-            : null;
+    private static IDictionary<string, JsonElement> Arguments(RequestContext<CallToolRequestParams> request) =>
+        request.Params?.Arguments ?? new Dictionary<string, JsonElement>();
 
     private static CallToolResult UnknownTask(string taskId) =>
-        ToolRuntime.Refuse("unknown_task", $"No task '{taskId}' is known here or at the provider. Use a task_id returned by an earlier call.", new Fix("list_tasks", new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>>(), null));
+        ToolRuntime.Refuse(RefusalCodes.UnknownTask, $"No task '{taskId}' is known here or at the provider. Use a task_id returned by an earlier call.", new Fix("list_tasks", new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>>(), null));
 }

@@ -32,7 +32,7 @@ public sealed class ServerSettings
 /// </summary>
 public sealed partial class ToolRuntime
 {
-    private const string WaitArgument = "wait_seconds";
+    private const string WaitArgument = ToolArguments.WaitSecondsName;
     private readonly MjClient _client;
     private readonly TaskJournal _journal;
     private readonly ServerSettings _settings;
@@ -71,10 +71,11 @@ public sealed partial class ToolRuntime
         var args = request.Params?.Arguments ?? new Dictionary<string, JsonElement>();
         try
         {
-            var accepted = AcceptedArguments(operation);
-            if (args.Keys.FirstOrDefault(k => !accepted.Contains(k)) is { } unknown)
+            if ((ToolArguments.Unknown(operation.ToolName, AcceptedArguments(operation), args)
+                ?? ToolArguments.ControlCharacters(operation.ToolName, args)
+                ?? ToolArguments.Check(operation.ToolName, [ToolArguments.WaitSeconds], args.Where(a => a.Key == WaitArgument).ToDictionary())) is { } refusal)
             {
-                return Refuse("unknown_argument", $"{operation.ToolName} has no argument '{unknown}'. It takes: {string.Join(", ", accepted)}.", null);
+                return refusal;
             }
 
             string? parentId = null;
@@ -92,7 +93,7 @@ public sealed partial class ToolRuntime
                 var parentlessKeys = parentlessOnly.Where(args.ContainsKey).ToList();
                 if (!string.IsNullOrWhiteSpace(parentId) && parentlessKeys.Count > 0)
                 {
-                    return Refuse("conflicting_arguments", $"{operation.ToolName} takes either '{field}' or {string.Join(" and ", parentlessKeys.Select(k => "'" + k + "'"))}, not both.", null);
+                    return Refuse(RefusalCodes.ConflictingArguments, $"{operation.ToolName} takes either '{field}' or {string.Join(" and ", parentlessKeys.Select(k => "'" + k + "'"))}, not both.", null);
                 }
 
                 if (string.IsNullOrWhiteSpace(parentId) && parentless is not null && parentlessKeys.Count > 0)
@@ -103,7 +104,7 @@ public sealed partial class ToolRuntime
                 else if (string.IsNullOrWhiteSpace(parentId))
                 {
                     var alternative = parentless is null ? string.Empty : $", or {string.Join(" and ", parentlessOnly.Select(w => "'" + w + "'"))} instead";
-                    return Refuse("missing_parent", $"{operation.ToolName} needs '{field}': the task_id of a finished {string.Join(" or ", stages)} task{alternative}.", new Fix("list_tasks", new Dictionary<string, string> { ["stage"] = stages[0] }, Empty, $"call {operation.ToolName} with one of their task_ids"));
+                    return Refuse(RefusalCodes.MissingParent, $"{operation.ToolName} needs '{field}': the task_id of a finished {string.Join(" or ", stages)} task{alternative}.", new Fix("list_tasks", new Dictionary<string, string> { ["stage"] = stages[0] }, Empty, $"call {operation.ToolName} with one of their task_ids"));
                 }
 
                 if (parentId is not null)
@@ -111,14 +112,14 @@ public sealed partial class ToolRuntime
                     var parent = await ResolveAsync(parentId, cancellationToken).ConfigureAwait(false);
                     if (parent is null)
                     {
-                        return Refuse("unknown_task", $"No task '{parentId}' is known here or at the provider. Use a task_id returned by an earlier call.", new Fix("list_tasks", new Dictionary<string, string>(), Empty, null));
+                        return Refuse(RefusalCodes.UnknownTask, $"No task '{parentId}' is known here or at the provider. Use a task_id returned by an earlier call.", new Fix("list_tasks", new Dictionary<string, string>(), Empty, null));
                     }
 
                     if (parent.State is not TaskState.Finished)
                     {
                         var problem = RuleValidator.ValidateParent(operation, operation.Forms.First(f => f.Parent is not null), parentId, parent.Stage, parent.Operation, parent.State)!;
                         var fix = parent.State == TaskState.Failed ? null : new Fix("wait_task", new Dictionary<string, string> { ["task_id"] = parentId }, Empty, $"call {operation.ToolName} again");
-                        return Refuse(parent.State == TaskState.Failed ? "parent_failed" : "parent_not_finished", problem.Message, fix);
+                        return Refuse(parent.State == TaskState.Failed ? RefusalCodes.ParentFailed : RefusalCodes.ParentNotFinished, problem.Message, fix);
                     }
 
                     var forms = parent.Stage is null ? [] : operation.FormsForStage(parent.Stage).ToList();
@@ -135,7 +136,7 @@ public sealed partial class ToolRuntime
                 }
             }
 
-            using var bodyDocument = BuildBody(form, args);
+            using var bodyDocument = ToolArguments.Body(form, args);
             var problems = RuleValidator.ValidateParams(form, [], bodyDocument.RootElement);
             if (problems.Count > 0)
             {
@@ -145,16 +146,7 @@ public sealed partial class ToolRuntime
                     fixedArgs[form.Parent!.Field] = parentId;
                 }
 
-                var choices = new Dictionary<string, IReadOnlyList<object>>(StringComparer.Ordinal);
-                foreach (var problem in problems)
-                {
-                    if (form.Params.FirstOrDefault(p => p.Wire == problem.Parameter) is { } param && TaskView.Choices(param) is { } values)
-                    {
-                        choices[param.Wire] = values;
-                    }
-                }
-
-                return Refuse("invalid_argument", string.Join(" ", problems.Select(p => p.Message)), new Fix(operation.ToolName, fixedArgs, choices, null));
+                return ToolArguments.Invalid(operation.ToolName, form.Params, problems, fixedArgs);
             }
 
             // Spend control: at most MaxConcurrentSubmits tool calls submit and wait at once; the rest queue in arrival
@@ -167,14 +159,14 @@ public sealed partial class ToolRuntime
             using var slot = await AcquireSlotAsync(WaitBound(args), cancellationToken).ConfigureAwait(false);
             if (slot is null)
             {
-                return Refuse("server_busy", $"{_settings.MaxConcurrentSubmits} provider jobs of this server are already running (the spend cap, MJMCP_MAX_CONCURRENT_SUBMITS) and none finished within this call's wait; nothing was sent. Call {operation.ToolName} again in a moment.", null);
+                return Refuse(RefusalCodes.ServerBusy, $"{_settings.MaxConcurrentSubmits} provider jobs of this server are already running (the spend cap, MJMCP_MAX_CONCURRENT_SUBMITS) and none finished within this call's wait; nothing was sent. Call {operation.ToolName} again in a moment.", null);
             }
 
             return await SubmitWrittenAheadAsync(operation, form, parentId, bodyDocument.RootElement, args, request, cancellationToken).ConfigureAwait(false);
         }
         catch (MjValidationException ex)
         {
-            return Refuse("invalid_argument", ex.Message, null);
+            return Refuse(RefusalCodes.InvalidArgument, ex.Message, null);
         }
         catch (MjException ex)
         {
@@ -196,7 +188,7 @@ public sealed partial class ToolRuntime
         }
         catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
         {
-            return Refuse("journal_unavailable", $"The task journal ({_journal.DatabasePath}) cannot be written ({ex.Message}), so {operation.ToolName} was not sent: nothing was spent. Fix the journal (or restart with --reset-journal), then call again.", null);
+            return Refuse(RefusalCodes.JournalUnavailable, $"The task journal ({_journal.DatabasePath}) cannot be written ({ex.Message}), so {operation.ToolName} was not sent: nothing was spent. Fix the journal (or restart with --reset-journal), then call again.", null);
         }
 
         // Spending guard: reserves the call's credits under its intent, or refuses (budget_exceeded) before any request.
@@ -216,7 +208,7 @@ public sealed partial class ToolRuntime
             {
                 TryJournal(() => _journal.MarkIntentUncertain(intentId, ex.Message));
                 return Refuse(
-                    "submit_uncertain",
+                    RefusalCodes.SubmitUncertain,
                     $"{ex.Message} This submit is kept as uncertain intent {intentId} (list_tasks shows it); if the provider made the task, its webhook attaches it there. Do not call {operation.ToolName} again blindly: that may be charged twice.",
                     new Fix("list_tasks", new Dictionary<string, string>(), Empty, "look for the task (or the uncertain intent) before calling " + operation.ToolName + " again"));
             }
@@ -236,7 +228,7 @@ public sealed partial class ToolRuntime
         {
             // Accepted means kept: the caller gets the task_id even though the journal could not record it.
             return Refuse(
-                "journal_write_failed",
+                RefusalCodes.JournalWriteFailed,
                 $"The provider accepted {operation.ToolName} as task {taskId}, but the journal could not record it ({journalProblem}). Keep this task_id: wait_task and fetch_task work with it. Fix the journal before submitting more.",
                 new Fix("wait_task", new Dictionary<string, string> { ["task_id"] = taskId }, Empty, null),
                 taskId);
@@ -360,10 +352,11 @@ public sealed partial class ToolRuntime
             var record = _journal.Get(taskId);
             var pct = ex.Last?.Percentage;
             var hint = $"Still running{(pct is null ? string.Empty : $" ({pct}%)")}. Call wait_task with task_id \"{taskId}\" to keep waiting.";
-            return record is null ? Refuse("wait_timeout", hint, null) : Report(record, null, hint, null);
+            return record is null ? Refuse(RefusalCodes.WaitTimeout, hint, null) : Report(record, null, hint, null);
         }
         catch (MjTaskFailedException ex)
         {
+            Log.TaskFailed(_logger, taskId, ex.Reason ?? "failed");
             _journal.MarkFailed(taskId, ex.Reason ?? "failed");
             var record = _journal.Get(taskId)!;
             var result = Report(record, null, "The task failed; nothing can be made from it. Change the prompt (moderation) or start again.", null);
@@ -421,19 +414,8 @@ public sealed partial class ToolRuntime
     public TimeSpan WaitBound(IDictionary<string, JsonElement> args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var seconds = _settings.WaitSeconds;
-        if (args.TryGetValue(WaitArgument, out var value))
-        {
-            if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var n))
-            {
-                seconds = n;
-            }
-            else if (value.ValueKind == JsonValueKind.String && int.TryParse(value.GetString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var s))
-            {
-                seconds = s;
-            }
-        }
-
+        // The tools refuse a wait_seconds that is not a whole number from 0 to ToolLimits.WaitSecondsMax before this.
+        var seconds = ToolArguments.Integer(args, WaitArgument) ?? _settings.WaitSeconds;
         return TimeSpan.FromSeconds(Math.Clamp(seconds, 0, _settings.MaxWaitSeconds));
     }
 
@@ -443,12 +425,12 @@ public sealed partial class ToolRuntime
         ArgumentNullException.ThrowIfNull(ex);
         var code = ex switch
         {
-            MjAuthenticationException => "provider_auth",
-            MjRateLimitedException => "rate_limited",
-            MjProviderException => "provider_refused",
-            MjTransportException { MayHaveCreatedTask: true } => "submit_uncertain",
-            MjTransportException => "provider_unreachable",
-            _ => "provider_error",
+            MjAuthenticationException => RefusalCodes.ProviderAuth,
+            MjRateLimitedException => RefusalCodes.RateLimited,
+            MjProviderException => RefusalCodes.ProviderRefused,
+            MjTransportException { MayHaveCreatedTask: true } => RefusalCodes.SubmitUncertain,
+            MjTransportException => RefusalCodes.ProviderUnreachable,
+            _ => RefusalCodes.ProviderError,
         };
         var fix = ex is MjTransportException { MayHaveCreatedTask: true } ? new Fix("list_tasks", new Dictionary<string, string>(), Empty, "check whether the task exists before calling " + tool + " again") : null;
         return Refuse(code, ex.Message, fix);
@@ -539,35 +521,6 @@ public sealed partial class ToolRuntime
         return set;
     }
 
-    /// <summary>The wire body of a form from the tool arguments (integers that travel as strings are converted).</summary>
-    private static JsonDocument BuildBody(FormRule form, IDictionary<string, JsonElement> args)
-    {
-        var json = TaskView.Write(w =>
-        {
-            w.WriteStartObject();
-            foreach (var param in form.Params)
-            {
-                if (!args.TryGetValue(param.Wire, out var value) || value.ValueKind == JsonValueKind.Null)
-                {
-                    continue;
-                }
-
-                if (param.Kind == ParamKind.Int && param.WireAsString && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number))
-                {
-                    w.WriteString(param.Wire, number.ToString(CultureInfo.InvariantCulture));
-                }
-                else
-                {
-                    w.WritePropertyName(param.Wire);
-                    value.WriteTo(w);
-                }
-            }
-
-            w.WriteEndObject();
-        });
-        return JsonDocument.Parse(json.GetRawText());
-    }
-
     private sealed class CallbackProgress(Action<TaskProgress> report) : IProgress<TaskProgress>
     {
         public void Report(TaskProgress value) => report(value);
@@ -583,5 +536,8 @@ public sealed partial class ToolRuntime
 
         [LoggerMessage(3, LogLevel.Warning, "The journal could not record a submit's outcome: {Problem}")]
         public static partial void JournalProblem(ILogger logger, string problem);
+
+        [LoggerMessage(4, LogLevel.Warning, "Task {TaskId} failed at the provider: {Reason}")]
+        public static partial void TaskFailed(ILogger logger, string taskId, string reason);
     }
 }

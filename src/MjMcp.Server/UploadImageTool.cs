@@ -50,7 +50,7 @@ internal static class UploadImageTool
         var fileName = Text(args, "file_name");
         if ((base64 is null) == (path is null))
         {
-            return Refuse("invalid_argument", "upload_image needs exactly one of 'image_base64' (the image as base64 or a data: URL) or 'path' (a file inside one of your MCP roots).", null);
+            return Refuse(RefusalCodes.InvalidArgument, "upload_image needs exactly one of 'image_base64' (the image as base64 or a data: URL) or 'path' (a file inside one of your MCP roots).", null);
         }
 
         byte[] bytes;
@@ -59,7 +59,7 @@ internal static class UploadImageTool
         {
             if (Decode(base64) is not { } decoded)
             {
-                return Refuse("invalid_argument", "'image_base64' is not valid base64: send the PNG or JPEG bytes as base64, or as a data: URL (data:image/png;base64,...).", null);
+                return Refuse(RefusalCodes.InvalidArgument, "'image_base64' is not valid base64: send the PNG or JPEG bytes as base64, or as a data: URL (data:image/png;base64,...).", null);
             }
 
             bytes = decoded;
@@ -79,7 +79,7 @@ internal static class UploadImageTool
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                return Refuse("invalid_argument", $"'path' could not be read ({ex.GetType().Name}). " + char.ToUpperInvariant(RootsFix[0]) + RootsFix[1..] + ".", RootsFixOf());
+                return Refuse(RefusalCodes.InvalidArgument, $"'path' could not be read ({ex.GetType().Name}). " + char.ToUpperInvariant(RootsFix[0]) + RootsFix[1..] + ".", RootsFixOf());
             }
 
             defaultName = Path.GetFileName(file!);
@@ -87,17 +87,17 @@ internal static class UploadImageTool
 
         if (bytes.Length == 0)
         {
-            return Refuse("invalid_argument", "The image is empty: send a PNG or JPEG.", null);
+            return Refuse(RefusalCodes.InvalidArgument, "The image is empty: send a PNG or JPEG.", null);
         }
 
         if (bytes.Length > MjClient.MaxUploadBytes)
         {
-            return Refuse("invalid_argument", "The image is larger than 20 MB: send a smaller PNG or JPEG.", null);
+            return Refuse(RefusalCodes.InvalidArgument, "The image is larger than 20 MB: send a smaller PNG or JPEG.", null);
         }
 
         if (!IsPng(bytes) && !IsJpeg(bytes))
         {
-            return Refuse("invalid_argument", "The image is neither a PNG nor a JPEG: convert it and upload again.", null);
+            return Refuse(RefusalCodes.InvalidArgument, "The image is neither a PNG nor a JPEG: convert it and upload again.", null);
         }
 
         Uri url;
@@ -108,7 +108,7 @@ internal static class UploadImageTool
         }
         catch (MjValidationException ex)
         {
-            return Refuse("invalid_argument", ex.Message, null);
+            return Refuse(RefusalCodes.InvalidArgument, ex.Message, null);
         }
         catch (MjException ex)
         {
@@ -133,12 +133,12 @@ internal static class UploadImageTool
     {
         if (services.GetService<StdioTransportMarker>() is null)
         {
-            return (null, Refuse("path_not_allowed", "'path' is accepted only over stdio, where the client runs on this machine: send image_base64 instead.", new Fix(Name, new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>>(), "send image_base64 instead")));
+            return (null, Refuse(RefusalCodes.PathNotAllowed, "'path' is accepted only over stdio, where the client runs on this machine: send image_base64 instead.", new Fix(Name, new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>>(), "send image_base64 instead")));
         }
 
         if (request.Server.ClientCapabilities?.Roots is null)
         {
-            return (null, Refuse("no_roots", $"'path' needs the client to declare MCP roots (folders the server may read), and this client declares none: {RootsFix}.", RootsFixOf()));
+            return (null, Refuse(RefusalCodes.NoRoots, $"'path' needs the client to declare MCP roots (folders the server may read), and this client declares none: {RootsFix}.", RootsFixOf()));
         }
 
         IList<Root> roots;
@@ -151,12 +151,12 @@ internal static class UploadImageTool
         catch (Exception ex) when (ex is not OperationCanceledException)
 #pragma warning restore CA1031
         {
-            return (null, Refuse("no_roots", $"The client did not list its MCP roots ({ex.GetType().Name}): {RootsFix}.", RootsFixOf()));
+            return (null, Refuse(RefusalCodes.NoRoots, $"The client did not list its MCP roots ({ex.GetType().Name}): {RootsFix}.", RootsFixOf()));
         }
 
         if (!Path.IsPathFullyQualified(path))
         {
-            return (null, Refuse("path_outside_roots", $"'path' must be an absolute path inside one of your roots ({Describe(roots)}): {RootsFix}.", RootsFixOf()));
+            return (null, Refuse(RefusalCodes.PathOutsideRoots, $"'path' must be an absolute path inside one of your roots ({Describe(roots)}): {RootsFix}.", RootsFixOf()));
         }
 
         var full = Path.GetFullPath(path);
@@ -176,12 +176,12 @@ internal static class UploadImageTool
         var folders = roots.Select(r => LocalFolder(r.Uri)).Where(f => f is not null).Select(f => f!).ToList();
         if (folders.Count == 0 || !candidates.All(c => folders.Any(folder => IsInside(c, folder))))
         {
-            return (null, Refuse("path_outside_roots", $"'{full}' is outside every root you declared ({Describe(roots)}): {RootsFix}.", RootsFixOf()));
+            return (null, Refuse(RefusalCodes.PathOutsideRoots, $"'{full}' is outside every root you declared ({Describe(roots)}): {RootsFix}.", RootsFixOf()));
         }
 
         if (!File.Exists(full))
         {
-            return (null, Refuse("invalid_argument", $"No file at '{full}'. Give the path of an existing PNG or JPEG inside one of your roots, or {RootsFix}.", RootsFixOf()));
+            return (null, Refuse(RefusalCodes.InvalidArgument, $"No file at '{full}'. Give the path of an existing PNG or JPEG inside one of your roots, or {RootsFix}.", RootsFixOf()));
         }
 
         return (full, null);
