@@ -176,13 +176,18 @@ public sealed class NeverLoseATaskTests
         {
             ApiKey = "kept-key",
             CandidateSize = 64,
-            Faults = new MjMcp.Sandbox.SandboxFaults { Submit = new MjMcp.Sandbox.FaultRates { Latency = TimeSpan.FromSeconds(2) } },
+            Faults = new MjMcp.Sandbox.SandboxFaults { Submit = new MjMcp.Sandbox.FaultRates { Latency = TimeSpan.FromSeconds(3) } },
         });
         await using var server = await ServerProcess.StartAsync(sandbox);
         var call = server.CallAsync("imagine", new System.Text.Json.Nodes.JsonObject { ["prompt"] = "kept", ["wait_seconds"] = 5 });
 
         // While the submit is on its way (the intent is already written), another process locks the journal for writing.
-        await Task.Delay(700);
+        for (var i = 0; i < 600 && sandbox.Counters.Requests("/imagine") == 0; i++)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(1, sandbox.Counters.Requests("/imagine"));
         using (var locker = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(server.DataDir, "journal.db")};Pooling=False"))
         {
             locker.Open();

@@ -18,7 +18,14 @@ public sealed class SpendCapTests
         });
         await using var server = await ServerProcess.StartAsync(sandbox, env: new() { ["MJMCP_MAX_CONCURRENT_SUBMITS"] = "2" });
         var first = new[] { server.CallAsync("imagine", new JsonObject { ["prompt"] = "first", ["wait_seconds"] = 10 }), server.CallAsync("imagine", new JsonObject { ["prompt"] = "second", ["wait_seconds"] = 10 }) };
-        await Task.Delay(500);
+
+        // Both first submits have reached the provider (and hold both slots) before the late calls are made.
+        for (var i = 0; i < 600 && sandbox.Counters.Requests("/imagine") < 2; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(2, sandbox.Counters.Requests("/imagine"));
         var late = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => server.CallAsync("imagine", new JsonObject { ["prompt"] = "late " + i, ["wait_seconds"] = 1 })));
         Assert.All(late, r =>
         {
