@@ -87,28 +87,39 @@ internal sealed class TaskSignals
         /// <summary>Waits for the delay or a pushed update; returns the update, or null when the delay passed.</summary>
         public async Task<FetchResponse?> WaitAsync(TimeSpan delay, TimeProvider time, CancellationToken cancellationToken)
         {
-            if (Interlocked.Exchange(ref _latest, null) is { } ready)
+            var started = time.GetTimestamp();
+            while (true)
             {
-                return ready;
-            }
+                if (Interlocked.Exchange(ref _latest, null) is { } ready)
+                {
+                    return ready;
+                }
 
-            cancellationToken.ThrowIfCancellationRequested();
-            if (delay <= TimeSpan.Zero)
-            {
-                return null;
-            }
+                cancellationToken.ThrowIfCancellationRequested();
+                var left = delay - time.GetElapsedTime(started);
+                if (left <= TimeSpan.Zero)
+                {
+                    return null;
+                }
 
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var delayTask = Task.Delay(delay, time, linked.Token);
-            var signalTask = _signal.WaitAsync(linked.Token);
-            var first = await Task.WhenAny(delayTask, signalTask).ConfigureAwait(false);
-            // Synchronous on purpose: the wait's continuation then runs on the thread that fired the timer, so a fake
-            // clock (tests) sees the poll at the time it was due.
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var delayTask = Task.Delay(left, time, linked.Token);
+                var signalTask = _signal.WaitAsync(linked.Token);
+                var first = await Task.WhenAny(delayTask, signalTask).ConfigureAwait(false);
+
+                // Synchronous on purpose: the wait's continuation then runs on the thread that fired the timer, so a fake
+                // clock (tests) sees the poll at the time it was due.
 #pragma warning disable CA1849
-            linked.Cancel();
+                linked.Cancel();
 #pragma warning restore CA1849
-            cancellationToken.ThrowIfCancellationRequested();
-            return first == signalTask ? Interlocked.Exchange(ref _latest, null) : null;
+                cancellationToken.ThrowIfCancellationRequested();
+                if (first == delayTask)
+                {
+                    return Interlocked.Exchange(ref _latest, null);
+                }
+
+                // Woken: the update is taken at the top. A permit left from an update already taken wakes with nothing; wait on.
+            }
         }
 
         public void Dispose()
