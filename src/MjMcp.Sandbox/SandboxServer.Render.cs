@@ -51,7 +51,7 @@ public sealed partial class SandboxServer
         {
             var path = _store.ImagePath(parent!.Id, name);
             return parent.Images.Contains(name) && File.Exists(path)
-                ? PngCodec.Decode(File.ReadAllBytes(path))
+                ? PngCodec.DecodeFile(path)
                 : throw new Rejection($"image {name} of its parent task '{parent.Id}' is no longer stored. Submit again with a task that exists.");
         }
 
@@ -83,7 +83,8 @@ public sealed partial class SandboxServer
 
     private void SaveImage(SandboxTask task, string name, RgbaImage image)
     {
-        task.Bytes += _store.WriteImage(task.Id, name, PngCodec.Encode(image));
+        // Streamed to its file: no PNG-sized buffer is held (a grid's is megabytes, and two renders run at once).
+        task.Bytes += _store.WriteImage(task.Id, name, stream => PngCodec.Encode(image, stream));
         task.Images.Add(name);
     }
 

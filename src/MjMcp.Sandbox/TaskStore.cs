@@ -236,6 +236,28 @@ internal sealed class TaskStore
         return png.Length;
     }
 
+    /// <summary>Writes an image by streaming it to its file (a temporary file, then renamed); returns its size.</summary>
+    public long WriteImage(string taskId, string name, Action<Stream> write)
+    {
+        var path = ImagePath(taskId, name);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temp = path + ".tmp";
+        long length;
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
+        {
+            write(file);
+            length = file.Length;
+        }
+
+        File.Move(temp, path, overwrite: true);
+        lock (_lock)
+        {
+            _totalBytes += length;
+        }
+
+        return length;
+    }
+
     /// <summary>Deletes the oldest finished, unpinned tasks past their retention while the store is over its limit.</summary>
     public void Evict()
     {

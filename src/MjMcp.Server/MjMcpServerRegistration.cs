@@ -338,16 +338,25 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
             o.BaseUrl = sandbox.BaseUrl;
             o.ApiKey = SandboxKey;
 
-            // Loopback is cheap: poll briskly.
-            o.PollInitialDelay = TimeSpan.FromMilliseconds(150);
-            o.PollMinInterval = TimeSpan.FromMilliseconds(150);
-            o.PollMaxInterval = TimeSpan.FromSeconds(2);
+            UseEmbeddedSandboxPolling(o);
         }
         else
         {
             o.BaseUrl = _options.BaseUrl;
             o.ApiKey = _options.ApiKey;
         }
+    }
+
+    /// <summary>
+    /// Poll settings for the embedded sandbox, whose webhooks always reach the server's receiver: waits go quiet while
+    /// updates flow and poll only after a 5 s silence; without webhooks, polls are planned from the progress rate, and
+    /// loopback is cheap, so they may come 100 ms apart near the end.
+    /// </summary>
+    internal static void UseEmbeddedSandboxPolling(MidjourneyOptions o)
+    {
+        o.PollInitialDelay = TimeSpan.FromMilliseconds(500);
+        o.PollMinInterval = TimeSpan.FromMilliseconds(100);
+        o.PollMaxInterval = TimeSpan.FromSeconds(5);
     }
 
     public async Task StartAsync(CancellationToken cancellationToken)

@@ -45,6 +45,68 @@ public sealed class PicturesTests
     }
 
     [Fact]
+    public void OpaqueImagesAreWrittenAsRgbAndTransparentOnesKeepTheirAlphaInValidChunks()
+    {
+        // 700x500 of a real picture: its compressed data spans several 64 KiB IDAT chunks.
+        var opaque = Pictures.Candidate("a lighthouse at dusk", 7, 2, 700, 500);
+        var png = PngCodec.Encode(opaque);
+        Assert.Equal(2, png[25]); // IHDR colour type: RGB
+        Assert.True(Chunks(png).Count(c => c == "IDAT") >= 2, "several IDAT chunks");
+        Assert.Equal(["IHDR", "IDAT", "IEND"], Chunks(png).Distinct());
+        Assert.Equal(opaque.Pixels, PngCodec.Decode(png).Pixels);
+
+        var clear = Small();
+        clear.Pixels[3] = 0;
+        clear.Pixels[(40 * 4) + 3] = 128;
+        var withAlpha = PngCodec.Encode(clear);
+        Assert.Equal(6, withAlpha[25]); // RGBA
+        Assert.Equal(clear.Pixels, PngCodec.Decode(withAlpha).Pixels);
+
+        using var file = new TempFile();
+        File.WriteAllBytes(file.Path, png);
+        Assert.Equal(opaque.Pixels, PngCodec.DecodeFile(file.Path).Pixels);
+    }
+
+    /// <summary>The chunk types in order; every chunk's CRC is checked on the way.</summary>
+    private static List<string> Chunks(byte[] png)
+    {
+        var types = new List<string>();
+        for (var at = 8; at < png.Length;)
+        {
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(at));
+            types.Add(System.Text.Encoding.ASCII.GetString(png, at + 4, 4));
+            var crc = Crc32(png.AsSpan(at + 4, length + 4));
+            Assert.Equal(crc, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(png.AsSpan(at + 8 + length)));
+            at += 12 + length;
+        }
+
+        return types;
+    }
+
+    /// <summary>CRC-32 bit by bit (independent of the codec's table).</summary>
+    private static uint Crc32(ReadOnlySpan<byte> data)
+    {
+        var crc = 0xFFFFFFFFu;
+        foreach (var b in data)
+        {
+            crc ^= b;
+            for (var k = 0; k < 8; k++)
+            {
+                crc = (crc & 1) != 0 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+            }
+        }
+
+        return crc ^ 0xFFFFFFFFu;
+    }
+
+    private sealed class TempFile : IDisposable
+    {
+        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mjmcp-png-" + Guid.NewGuid().ToString("N") + ".png");
+
+        public void Dispose() => File.Delete(Path);
+    }
+
+    [Fact]
     public void EveryOperationHasTheRightSize()
     {
         var a = Pictures.Candidate("grid", 1, 1, 128, 128);

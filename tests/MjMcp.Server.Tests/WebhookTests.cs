@@ -8,19 +8,25 @@ namespace MjMcp.Server.Tests;
 /// <summary>The local webhook receiver: the right secret wakes waiters with zero polls; anything else is refused; replays are harmless.</summary>
 public sealed class WebhookTests
 {
-    private static MidjourneyClient Client(SandboxServer sandbox) => new(new HttpClient(), new MidjourneyOptions
+    /// <summary>A client with the SDK's default poll settings, or the server's for its embedded sandbox.</summary>
+    private static MidjourneyClient Client(SandboxServer sandbox, bool serverSettings = false)
     {
-        BaseUrl = sandbox.BaseUrl,
-        ApiKey = "hook-key",
-        PollInitialDelay = TimeSpan.FromMinutes(5),
-        PollMinInterval = TimeSpan.FromMinutes(5),
-    });
+        var options = new MidjourneyOptions { BaseUrl = sandbox.BaseUrl, ApiKey = "hook-key" };
+        if (serverSettings)
+        {
+            ServerBackend.UseEmbeddedSandboxPolling(options);
+        }
 
-    [Fact]
-    public async Task WebhooksFinishTheWaitWithZeroPolls()
+        return new(new HttpClient(), options);
+    }
+
+    [Theory]
+    [InlineData(false, 300, 1500)] // the SDK's defaults
+    [InlineData(true, 500, 3000)] // the server's settings for its embedded sandbox, at its brisk timing
+    public async Task WebhooksFinishTheWaitWithZeroPolls(bool serverSettings, int queuedMs, int runningMs)
     {
-        await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "hook-key", Timing = new SandboxTiming(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(1500)) });
-        var mj = Client(sandbox);
+        await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "hook-key", Timing = new SandboxTiming(TimeSpan.FromMilliseconds(queuedMs), TimeSpan.FromMilliseconds(runningMs)) });
+        var mj = Client(sandbox, serverSettings);
         await using var receiver = await WebhookReceiver.StartAsync(mj, new WebhookReceiverOptions());
         var updates = 0;
         receiver.Updated += _ => Interlocked.Increment(ref updates);

@@ -18,7 +18,10 @@ public sealed class MidjourneyOptions
     /// <summary>Polls are never closer than this.</summary>
     public TimeSpan PollMinInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Polls are never further apart than this.</summary>
+    /// <summary>
+    /// Polls are never further apart than this. While webhooks flow (a webhook is set with <c>UseWebhook</c>), a wait
+    /// polls only after a silence longer than this (or twice the longest gap between the task's updates).
+    /// </summary>
     public TimeSpan PollMaxInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long WaitAsync waits when no timeout is given.</summary>

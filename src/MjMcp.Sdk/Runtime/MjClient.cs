@@ -331,10 +331,9 @@ public class MjClient
         ArgumentException.ThrowIfNullOrWhiteSpace(taskId);
         var limit = timeout ?? _options.DefaultWaitTimeout;
         var started = _time.GetTimestamp();
-        var delay = _options.PollInitialDelay;
         var failures = 0;
         TaskProgress? last = null;
-        (TimeSpan At, int Percentage)? firstSeen = null;
+        var planner = new PollPlanner(_options, quiet: Webhook is not null);
         using var waiter = _signals.Register(taskId);
         while (true)
         {
@@ -345,11 +344,14 @@ public class MjClient
                 throw new MjWaitTimeoutException(taskId, last, elapsed);
             }
 
-            var pushed = await waiter.WaitAsync(delay < remaining ? delay : remaining, _time, cancellationToken).ConfigureAwait(false);
+            var due = planner.NextPollAt - elapsed;
+            var pushed = await waiter.WaitAsync(due < remaining ? due : remaining, _time, cancellationToken).ConfigureAwait(false);
             FetchResponse response;
             if (pushed is not null)
             {
                 response = pushed;
+                var pushedState = Rules.StateOf(response.Status);
+                planner.Pushed(_time.GetElapsedTime(started), pushedState, response.Percentage);
             }
             else
             {
@@ -357,11 +359,12 @@ public class MjClient
                 {
                     response = await FetchAsync(taskId, cancellationToken).ConfigureAwait(false);
                     failures = 0;
+                    planner.Polled(_time.GetElapsedTime(started), Rules.StateOf(response.Status), response.Percentage);
                 }
                 catch (MjException ex) when (IsTransient(ex) && ++failures < _options.MaxConsecutiveFetchFailures)
                 {
                     Log.FetchRetry(_logger, taskId, failures, ex.Message);
-                    delay = Clamp(TimeSpan.FromTicks(delay.Ticks * 2));
+                    planner.PollFailed(_time.GetElapsedTime(started));
                     continue;
                 }
             }
@@ -383,30 +386,8 @@ public class MjClient
             {
                 throw new MjTaskFailedException(taskId, response.Error ?? response.Message);
             }
-
-            delay = NextDelay(delay, _time.GetElapsedTime(started), response.Percentage, ref firstSeen);
         }
     }
-
-    /// <summary>Estimates the time left from the rate of progress; without one, backs off by half.</summary>
-    private TimeSpan NextDelay(TimeSpan previous, TimeSpan now, int? percentage, ref (TimeSpan At, int Percentage)? firstSeen)
-    {
-        if (percentage is { } pct and > 0 and < 100)
-        {
-            if (firstSeen is { } first && pct > first.Percentage && now > first.At)
-            {
-                var perSecond = (pct - first.Percentage) / (now - first.At).TotalSeconds;
-                return Clamp(TimeSpan.FromSeconds((100 - pct) / perSecond));
-            }
-
-            firstSeen ??= (now, pct);
-        }
-
-        return Clamp(TimeSpan.FromTicks(previous.Ticks * 3 / 2));
-    }
-
-    private TimeSpan Clamp(TimeSpan value) =>
-        value < _options.PollMinInterval ? _options.PollMinInterval : value > _options.PollMaxInterval ? _options.PollMaxInterval : value;
 
     private static bool IsTransient(MjException ex) =>
         ex is MjTransportException or MjRateLimitedException ||
