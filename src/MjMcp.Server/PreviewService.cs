@@ -224,7 +224,7 @@ public sealed partial class PreviewService
             Directory.CreateDirectory(Path.GetDirectoryName(file)!);
 
             // Written aside and renamed: a reader (another server on this data directory) never sees half a file.
-            var temp = file + "." + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + ".tmp";
+            var temp = file + "." + Guid.NewGuid().ToString("N") + ".tmp";
             File.WriteAllBytes(temp, preview);
             File.Move(temp, file, overwrite: true);
         }
