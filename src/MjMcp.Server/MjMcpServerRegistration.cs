@@ -283,7 +283,8 @@ public static class MjMcpServerRegistration
         services.AddSingleton(sp => new PreviewService(
             sp.GetRequiredService<IHttpClientFactory>().CreateClient("previews"),
             sp.GetRequiredService<ILogger<PreviewService>>(),
-            PreviewService.ProviderHosts(sp.GetRequiredService<IOptions<MidjourneyOptions>>().Value.BaseUrl ?? new Uri(spec.Rules.Provider.BaseUrl), options.PreviewHosts)));
+            PreviewService.ProviderHosts(sp.GetRequiredService<IOptions<MidjourneyOptions>>().Value.BaseUrl ?? new Uri(spec.Rules.Provider.BaseUrl), options.PreviewHosts),
+            Path.Combine(options.DataDir, "previews")));
         services.AddSingleton(sp => new CreditBudget(sp.GetRequiredService<TaskJournal>(), options.BudgetCredits, options.DailyBudgetCredits));
         services.AddSingleton<ToolRuntime>();
 
@@ -368,9 +369,7 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
 
         if (_options.ApiKey is null)
         {
-            _sandbox = await SandboxServer.StartAsync(
-                new SandboxOptions { DataDirectory = Path.Combine(_options.DataDir, "sandbox"), Timing = _options.Timing(), ApiKey = SandboxKey, Spec = _spec.Rules },
-                cancellationToken).ConfigureAwait(false);
+            _sandbox = await StartSandboxAsync(cancellationToken).ConfigureAwait(false);
         }
 
         _settings.Backend = _sandbox is { } s ? $"embedded sandbox at {s.BaseUrl}" : $"provider {_options.BaseUrl?.ToString() ?? _spec.Rules.Provider.BaseUrl}";
@@ -411,6 +410,56 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
     }
 
     public async Task StopAsync(CancellationToken cancellationToken) => await DisposeAsync().ConfigureAwait(false);
+
+    /// <summary>
+    /// The embedded sandbox, on the port it had last time in this data directory (saved in sandbox.port), so image URLs in
+    /// the journal and in agents' hands stay valid across restarts (the sandbox serves only its own port's URLs). If that
+    /// port is taken now, any free one; resources then re-read such tasks for fresh URLs.
+    /// </summary>
+    private async Task<SandboxServer> StartSandboxAsync(CancellationToken cancellationToken)
+    {
+        var portFile = Path.Combine(_options.DataDir, "sandbox.port");
+        var saved = int.TryParse(ReadOrNull(portFile), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and <= 65535 ? p : 0;
+        SandboxOptions Options(int port) => new() { Port = port, DataDirectory = Path.Combine(_options.DataDir, "sandbox"), Timing = _options.Timing(), ApiKey = SandboxKey, Spec = _spec.Rules };
+        SandboxServer sandbox;
+        try
+        {
+            // Probed first: a sandbox that fails to bind is not cleanly disposable.
+            sandbox = await SandboxServer.StartAsync(Options(saved != 0 && PortFree(saved) ? saved : 0), cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException) when (saved != 0)
+        {
+            // Taken between the probe and the bind: any free port.
+            sandbox = await SandboxServer.StartAsync(Options(0), cancellationToken).ConfigureAwait(false);
+        }
+
+        if (sandbox.BaseUrl.Port != saved)
+        {
+            await File.WriteAllTextAsync(portFile, sandbox.BaseUrl.Port.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
+        }
+
+        return sandbox;
+
+        static bool PortFree(int port)
+        {
+            try
+            {
+                using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                if (!OperatingSystem.IsWindows())
+                {
+                    // Like Kestrel: the last run's connections in TIME_WAIT do not make the port "taken"; a listener does.
+                    probe.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, true);
+                }
+
+                probe.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+                return true;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                return false;
+            }
+        }
+    }
 
     private static string? ReadOrNull(string path)
     {

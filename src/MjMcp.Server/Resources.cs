@@ -18,7 +18,7 @@ public sealed class TaskResource : McpServerResource
     {
         _preview = preview;
         ProtocolResourceTemplate = preview
-            ? new ResourceTemplate { Name = "task_preview", Title = "Task preview", UriTemplate = Prefix + "{id}/preview.png", MimeType = "image/png", Description = "A small PNG preview of a finished image task." }
+            ? new ResourceTemplate { Name = "task_preview", Title = "Task preview", UriTemplate = Prefix + "{id}/preview.png", MimeType = PreviewService.MimeType, Description = $"A light JPEG preview (at most {PreviewService.MaxSide} px, {PreviewService.MaxBytes / 1024} KB) of a finished image task; a grid's quadrants are numbered 1-4. (The .png name is kept for existing clients.)" }
             : new ResourceTemplate { Name = "task", Title = "Task", UriTemplate = Prefix + "{id}", MimeType = "application/json", Description = "A task as the journal knows it: operation, stage, status, parent, images, next actions." };
     }
 
@@ -45,22 +45,53 @@ public sealed class TaskResource : McpServerResource
         var record = journal.Get(id) ?? throw new ModelContextProtocol.McpProtocolException($"No task '{id}' in the journal. list_tasks shows the known ones.", ModelContextProtocol.McpErrorCode.ResourceNotFound);
         var finished = record.ResultJson is { } json ? FetchResponse.Parse(Encoding.UTF8.GetBytes(json)) : null;
         var rules = services.GetRequiredService<McpSpec>().Rules;
+        if (finished is not null && Stale(services, TaskView.ImageUrls(rules, record, finished)))
+        {
+            finished = await RefreshAsync(services, id, cancellationToken).ConfigureAwait(false) ?? finished;
+        }
+
         if (_preview)
         {
-            var urls = finished is null ? [] : TaskView.ImageUrls(rules, record, finished);
-            var url = urls.Count > 1 ? finished!.OriginalImageUrl ?? urls[0] : urls.FirstOrDefault();
-            var bytes = url is null ? null : await services.GetRequiredService<PreviewService>().TryGetAsync(url, cancellationToken).ConfigureAwait(false);
+            var (url, grid) = finished is null ? (null, false) : PreviewService.Choose(TaskView.ImageUrls(rules, record, finished), finished.OriginalImageUrl);
+            var bytes = url is null ? null : await services.GetRequiredService<PreviewService>().TryGetAsync(url, id, grid, cancellationToken).ConfigureAwait(false);
             if (bytes is null)
             {
-                throw new ModelContextProtocol.McpException($"Task '{id}' has no image to preview yet.");
+                throw new ModelContextProtocol.McpException(finished is null
+                    ? $"Task '{id}' has no image to preview yet. Call wait_task with task_id \"{id}\" until it is finished."
+                    : $"The image of task '{id}' could not be fetched for a preview; its URLs are in mj://tasks/{id}.");
             }
 
-            return new ReadResourceResult { Contents = [BlobResourceContents.FromBytes(bytes, uri, "image/png")] };
+            return new ReadResourceResult { Contents = [BlobResourceContents.FromBytes(bytes, uri, PreviewService.MimeType)] };
         }
 
         var actions = record.State == Rules.TaskState.Finished ? TaskView.NextActions(rules, record.TaskId, record.Stage, record.Operation) : [];
         var element = TaskView.Task(rules, record, finished, actions, null);
         return new ReadResourceResult { Contents = [new TextResourceContents { Uri = uri, MimeType = "application/json", Text = element.GetRawText() }] };
+    }
+
+    /// <summary>
+    /// Whether stored image URLs point at a loopback provider that is no longer the one in use (an embedded sandbox that
+    /// had to move to another port since the task finished): such URLs no longer answer, so the task is read again.
+    /// </summary>
+    private static bool Stale(IServiceProvider services, IReadOnlyList<string> urls)
+    {
+        var current = services.GetService<Microsoft.Extensions.Options.IOptions<MidjourneyOptions>>()?.Value.BaseUrl;
+        return current is { IsLoopback: true } && urls.Any(u =>
+            Uri.TryCreate(u, UriKind.Absolute, out var url) && url.IsLoopback && !string.Equals(url.Authority, current.Authority, StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>The task as the provider reports it now (fresh image URLs), or null when it cannot say.</summary>
+    private static async Task<FetchResponse?> RefreshAsync(IServiceProvider services, string id, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var response = await services.GetRequiredService<MjClient>().FetchAsync(id, cancellationToken).ConfigureAwait(false);
+            return response.ImageUrl is null && response.ImageUrls is not { Count: > 0 } && response.OriginalImageUrl is null ? null : response;
+        }
+        catch (MjException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null; // the stored task is still shown
+        }
     }
 
     private string? Id(string uri)

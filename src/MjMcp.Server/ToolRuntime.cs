@@ -379,8 +379,8 @@ public sealed partial class ToolRuntime
         }
 
         var urls = TaskView.ImageUrls(Rules, record, response);
-        var previewUrl = urls.Count > 1 ? response.OriginalImageUrl ?? urls[0] : urls.FirstOrDefault();
-        var preview = previewUrl is null ? null : await _previews.TryGetAsync(previewUrl, cancellationToken).ConfigureAwait(false);
+        var (previewUrl, grid) = PreviewService.Choose(urls, response.OriginalImageUrl);
+        var preview = previewUrl is null ? null : await _previews.TryGetAsync(previewUrl, taskId, grid, cancellationToken).ConfigureAwait(false);
         return Report(record, response, null, preview);
     }
 
@@ -451,7 +451,7 @@ public sealed partial class ToolRuntime
         var content = new List<ContentBlock> { new TextContentBlock { Text = TaskView.TaskText(Rules, record, finished, actions, hint) } };
         if (preview is not null)
         {
-            content.Add(ImageContentBlock.FromBytes(preview, "image/png"));
+            content.Add(ImageContentBlock.FromBytes(preview, PreviewService.MimeType));
         }
 
         return new CallToolResult { Content = content, StructuredContent = TaskView.Task(Rules, record, finished, actions, hint) };

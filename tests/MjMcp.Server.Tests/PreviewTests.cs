@@ -1,4 +1,8 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
+using ModelContextProtocol.Protocol;
+using MjMcp.Imaging;
 
 namespace MjMcp.Server.Tests;
 
@@ -34,5 +38,330 @@ public sealed class PreviewTests
         Assert.Null(await previews.TryGetAsync("file:///etc/passwd", CancellationToken.None));
         Assert.Null(await previews.TryGetAsync("not a url", CancellationToken.None));
         Assert.Null(await previews.TryGetAsync("http://127.0.0.1:9/nothing-listens-here.png", CancellationToken.None));
+    }
+}
+
+/// <summary>
+/// Light previews at the real size (1024-px candidates, a 2048² grid): at most 512 px and 60 KB, quadrants numbered so
+/// a model can pick an index by looking, cached per task, and still readable after a restart on the same data directory.
+/// </summary>
+public sealed class LightPreviewTests
+{
+    private static readonly Lazy<byte[]> RealGrid = new(() =>
+    {
+        var parts = Enumerable.Range(1, 4).Select(i => Pictures.Candidate("a lighthouse at dusk, stormy sea", 7, i)).ToArray();
+        return PngCodec.Encode(Pictures.Grid(parts[0], parts[1], parts[2], parts[3]));
+    });
+
+    [Fact]
+    public void AGridPreviewAtTheRealSizeIsAtMost512PxAnd60KB()
+    {
+        Assert.Equal((2048, 2048), PngCodec.ReadSize(RealGrid.Value));
+        var preview = PreviewService.Make(RealGrid.Value, grid: true);
+        Assert.True(preview.Length <= PreviewService.MaxBytes, $"{preview.Length} bytes");
+        Assert.True(preview.Length <= 60 * 1024);
+        Assert.Equal((byte)0xFF, preview[0]); // a JPEG (SOI marker)
+        Assert.Equal((byte)0xD8, preview[1]);
+        var image = PngCodec.Decode(preview);
+        Assert.Equal((512, 512), (image.Width, image.Height));
+    }
+
+    [Fact]
+    public void ANonSquareImageKeepsItsAspectWithin512()
+    {
+        var wide = PngCodec.Encode(Pictures.Candidate("a wide harbour", 3, 1, 1456, 816));
+        var image = PngCodec.Decode(PreviewService.Make(wide, grid: false));
+        Assert.Equal(512, image.Width);
+        Assert.InRange(image.Height, 286, 288);
+    }
+
+    [Fact]
+    public void EachQuadrantShowsItsNumberAsAWhiteDigitOnADarkBadge()
+    {
+        var numbered = PngCodec.Decode(PreviewService.Make(RealGrid.Value, grid: true));
+        var plain = PngCodec.Decode(PreviewService.Make(RealGrid.Value, grid: false));
+        for (var index = 1; index <= 4; index++)
+        {
+            var badge = QuadrantBadges.Layout(numbered.Width, numbered.Height, index);
+
+            // The badge sits inside its own quadrant, and is large: at least 1/8 of the quadrant's width.
+            Assert.Equal(index is 2 or 4, badge.X >= numbered.Width / 2);
+            Assert.Equal(index is 3 or 4, badge.Y >= numbered.Height / 2);
+            Assert.True(badge.Width * 8 >= numbered.Width / 2, $"badge {badge.Width} px wide");
+
+            // Read the digit back cell by cell from the decoded JPEG: bright cells must be exactly this index's glyph.
+            var seen = new bool[QuadrantBadges.GlyphWidth, QuadrantBadges.GlyphHeight];
+            for (var row = 0; row < QuadrantBadges.GlyphHeight; row++)
+            {
+                for (var column = 0; column < QuadrantBadges.GlyphWidth; column++)
+                {
+                    var luma = CellLuma(numbered, badge, column, row);
+                    Assert.True(luma is > 200 or < 70, $"quadrant {index} cell ({column},{row}) is neither white nor dark: {luma}");
+                    seen[column, row] = luma > 200;
+                }
+            }
+
+            for (var digit = 1; digit <= 4; digit++)
+            {
+                var matches = Enumerable.Range(0, QuadrantBadges.GlyphHeight).All(row => Enumerable.Range(0, QuadrantBadges.GlyphWidth).All(column => seen[column, row] == QuadrantBadges.Cell(digit, column, row)));
+                Assert.Equal(digit == index, matches);
+            }
+
+            // And the badge really changed the picture there: the same area of the plain preview differs clearly.
+            var difference = 0.0;
+            var samples = 0;
+            for (var y = badge.Y; y < badge.Y + badge.Height; y += 2)
+            {
+                for (var x = badge.X; x < badge.X + badge.Width; x += 2)
+                {
+                    difference += Math.Abs(Luma(numbered, x, y) - Luma(plain, x, y));
+                    samples++;
+                }
+            }
+
+            Assert.True(difference / samples > 40, $"quadrant {index}: the badge area differs from the picture by only {difference / samples:F1}");
+        }
+    }
+
+    [Theory]
+    [InlineData(4, 2048, 2048, 512)]
+    [InlineData(4, 301, 203, 100)]
+    [InlineData(3, 301, 203, 100)]
+    [InlineData(3, 97, 1000, 64)]
+    public void ShrinkingWhileDecodingGivesTheSamePixelsAsAFullDecode(int channels, int width, int height, int maxSide)
+    {
+        // Every PNG row filter (None, Sub, Up, Average, Paeth in turn), RGB and RGBA, uneven box sizes.
+        var source = Pictures.Candidate("filters " + width, 5, 2, width, height);
+        var png = width == 2048 ? RealGrid.Value : FilteredPng(source, channels);
+        var expected = Pictures.Thumbnail(PngCodec.Decode(png), maxSide);
+        var shrunk = PngThumbnail.TryDecode(png, maxSide);
+        Assert.NotNull(shrunk);
+        Assert.Equal((expected.Width, expected.Height), (shrunk.Width, shrunk.Height));
+        Assert.Equal(Pictures.PixelHash(expected), Pictures.PixelHash(shrunk));
+    }
+
+    [Fact]
+    public void APngThatNeedsNoShrinkingOrIsNotCoveredIsLeftToTheFullDecoder()
+    {
+        var small = PngCodec.Encode(Pictures.Candidate("small", 1, 1, 64, 64));
+        Assert.Null(PngThumbnail.TryDecode(small, 512));
+        Assert.Null(PngThumbnail.TryDecode("not a png at all, just text"u8, 512));
+        var broken = RealGrid.Value[..(RealGrid.Value.Length / 2)];
+        Assert.Throws<InvalidDataException>(() => PngThumbnail.TryDecode(broken, 512));
+    }
+
+    [Fact]
+    public async Task APreviewIsMadeOncePerTaskAndKeptInTheDataDirectory()
+    {
+        var requests = 0;
+        using var http = new HttpClient(new CountingHandler(RealGrid.Value, () => Interlocked.Increment(ref requests)));
+        var cache = Paths.TempDir("preview-cache");
+        var first = new PreviewService(http, NullLogger<PreviewService>.Instance, null, cache);
+        var made = await first.TryGetAsync("http://images.test/grid.png", "task-1", true, CancellationToken.None);
+        Assert.NotNull(made);
+        Assert.Same(made, await first.TryGetAsync("http://images.test/grid.png", "task-1", true, CancellationToken.None));
+        Assert.Equal(1, requests);
+
+        // A new process (a new service on the same directory) serves it from disk: no download, decode or encode.
+        var second = new PreviewService(http, NullLogger<PreviewService>.Instance, null, cache);
+        Assert.Equal(made, await second.TryGetAsync("http://images.test/moved/grid.png", "task-1", true, CancellationToken.None));
+        Assert.Equal(1, requests);
+
+        // A task id that is not a plain file name is still cached safely inside the directory.
+        Assert.NotNull(await second.TryGetAsync("http://images.test/grid.png", "../../etc/passwd", false, CancellationToken.None));
+        Assert.All(Directory.EnumerateFiles(cache, "*", SearchOption.AllDirectories), f => Assert.StartsWith(cache, Path.GetFullPath(f), StringComparison.Ordinal));
+        Assert.Equal(2, Directory.EnumerateFiles(cache, "*.jpg", SearchOption.AllDirectories).Count());
+    }
+
+    [Fact]
+    public async Task AfterARestartTheTaskItsPreviewAndItsUrlsStillWork()
+    {
+        var dataDir = Paths.TempDir("preview-restart");
+        string id, gridUrl;
+        byte[] before;
+        await using (var first = await ServerProcess.StartAsync(null, dataDir))
+        {
+            var imagine = await first.CallAsync("imagine", new JsonObject { ["prompt"] = "a harbour at night" });
+            Assert.False(imagine.IsError == true, ServerProcess.Text(imagine));
+            var task = imagine.StructuredContent!.Value;
+            id = task.GetProperty("task_id").GetString()!;
+            gridUrl = task.GetProperty("grid_image_url").GetString()!;
+            Assert.Equal((2048, 2048), PngCodec.ReadSize(await Get(gridUrl))); // the real size: 1024-px candidates
+
+            var inline = Assert.Single(imagine.Content.OfType<ImageContentBlock>());
+            Assert.Equal("image/jpeg", inline.MimeType);
+            Assert.True(inline.DecodedData.Length <= 60 * 1024, $"{inline.DecodedData.Length} bytes inline");
+            var image = PngCodec.Decode(inline.DecodedData.Span);
+            Assert.True(Math.Max(image.Width, image.Height) <= 512);
+            before = inline.DecodedData.ToArray();
+        }
+
+        await using var second = await ServerProcess.StartAsync(null, dataDir);
+        var read = await second.Client.ReadResourceAsync($"mj://tasks/{id}");
+        using var json = JsonDocument.Parse(Assert.IsType<TextResourceContents>(Assert.Single(read.Contents)).Text);
+        Assert.Equal(gridUrl, json.RootElement.GetProperty("grid_image_url").GetString()); // the sandbox kept its port
+        foreach (var image in json.RootElement.GetProperty("images").EnumerateArray())
+        {
+            Assert.Equal((1024, 1024), PngCodec.ReadSize(await Get(image.GetProperty("url").GetString()!)));
+        }
+
+        var preview = await second.Client.ReadResourceAsync($"mj://tasks/{id}/preview.png");
+        var blob = Assert.IsType<BlobResourceContents>(Assert.Single(preview.Contents));
+        Assert.Equal("image/jpeg", blob.MimeType);
+        Assert.Equal(before, blob.DecodedData.ToArray()); // the same preview, from the data directory's cache
+    }
+
+    [Fact]
+    public async Task WhenTheSandboxPortIsTakenAfterARestartTheTaskIsReadAgainForUrlsThatAnswer()
+    {
+        var dataDir = Paths.TempDir("preview-moved");
+        string id, oldUrl;
+        await using (var first = await ServerProcess.StartAsync(null, dataDir))
+        {
+            var grid = await first.OkAsync("imagine", new JsonObject { ["prompt"] = "a moving harbour" });
+            id = grid.GetProperty("task_id").GetString()!;
+            oldUrl = grid.GetProperty("grid_image_url").GetString()!;
+        }
+
+        // Someone else listens on the sandbox's port now.
+        var port = new Uri(oldUrl).Port;
+        Assert.Equal(port.ToString(System.Globalization.CultureInfo.InvariantCulture), File.ReadAllText(Path.Combine(dataDir, "sandbox.port")).Trim());
+        var squatter = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+        squatter.Start();
+        try
+        {
+            await using var second = await ServerProcess.StartAsync(null, dataDir);
+            var read = await second.Client.ReadResourceAsync($"mj://tasks/{id}");
+            using var json = JsonDocument.Parse(Assert.IsType<TextResourceContents>(Assert.Single(read.Contents)).Text);
+            var fresh = json.RootElement.GetProperty("grid_image_url").GetString()!;
+            Assert.NotEqual(port, new Uri(fresh).Port);
+            Assert.Equal(new Uri(oldUrl).AbsolutePath, new Uri(fresh).AbsolutePath);
+            Assert.Equal((2048, 2048), PngCodec.ReadSize(await Get(fresh)));
+            var preview = await second.Client.ReadResourceAsync($"mj://tasks/{id}/preview.png");
+            Assert.Equal("image/jpeg", Assert.IsType<BlobResourceContents>(Assert.Single(preview.Contents)).MimeType);
+        }
+        finally
+        {
+            squatter.Stop();
+        }
+    }
+
+    /// <summary>A PNG (8-bit RGB or RGBA) whose rows use the five filters in turn, so the decoder meets each of them.</summary>
+    private static byte[] FilteredPng(RgbaImage image, int channels)
+    {
+        var stride = image.Width * channels;
+        var raw = new byte[image.Height * (stride + 1)];
+        var previous = new byte[stride];
+        var row = new byte[stride];
+        for (var y = 0; y < image.Height; y++)
+        {
+            for (var x = 0; x < image.Width; x++)
+            {
+                for (var c = 0; c < channels; c++)
+                {
+                    row[(x * channels) + c] = image.Pixels[(((y * image.Width) + x) * 4) + c];
+                }
+            }
+
+            var filter = y % 5;
+            var o = y * (stride + 1);
+            raw[o] = (byte)filter;
+            for (var i = 0; i < stride; i++)
+            {
+                int a = i >= channels ? row[i - channels] : 0, b = previous[i], c = i >= channels ? previous[i - channels] : 0;
+                int p = a + b - c, pa = Math.Abs(p - a), pb = Math.Abs(p - b), pc = Math.Abs(p - c);
+                var predicted = filter switch { 0 => 0, 1 => a, 2 => b, 3 => (a + b) >> 1, _ => pa <= pb && pa <= pc ? a : pb <= pc ? b : c };
+                raw[o + 1 + i] = (byte)(row[i] - predicted);
+            }
+
+            (previous, row) = (row, previous);
+        }
+
+        using var compressed = new MemoryStream();
+        using (var z = new System.IO.Compression.ZLibStream(compressed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+        {
+            z.Write(raw);
+        }
+
+        using var png = new MemoryStream();
+        png.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+        var header = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header, image.Width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), image.Height);
+        header[8] = 8;
+        header[9] = (byte)(channels == 4 ? 6 : 2);
+        Chunk(png, "IHDR", header);
+
+        // Two IDAT chunks: the decoder must join them.
+        var data = compressed.ToArray();
+        Chunk(png, "IDAT", data[..(data.Length / 2)]);
+        Chunk(png, "IDAT", data[(data.Length / 2)..]);
+        Chunk(png, "IEND", []);
+        return png.ToArray();
+
+        static void Chunk(Stream s, string type, byte[] body)
+        {
+            var length = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(length, body.Length);
+            s.Write(length);
+            var typed = System.Text.Encoding.ASCII.GetBytes(type).Concat(body).ToArray();
+            s.Write(typed);
+            var crc = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32(typed));
+            s.Write(crc);
+        }
+
+        static uint Crc32(byte[] bytes)
+        {
+            var crc = 0xFFFFFFFFu;
+            foreach (var b in bytes)
+            {
+                crc ^= b;
+                for (var k = 0; k < 8; k++)
+                {
+                    crc = (crc & 1) != 0 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+                }
+            }
+
+            return ~crc;
+        }
+    }
+
+    private static async Task<byte[]> Get(string url)
+    {
+        using var http = new HttpClient();
+        return await http.GetByteArrayAsync(new Uri(url));
+    }
+
+    /// <summary>The mean luma of the middle of one glyph cell (a 1-px border left out: JPEG blurs edges).</summary>
+    private static double CellLuma(RgbaImage image, BadgeLayout badge, int column, int row)
+    {
+        var sum = 0.0;
+        var n = 0;
+        for (var y = 1; y < badge.Scale - 1; y++)
+        {
+            for (var x = 1; x < badge.Scale - 1; x++)
+            {
+                sum += Luma(image, badge.DigitX + (column * badge.Scale) + x, badge.DigitY + (row * badge.Scale) + y);
+                n++;
+            }
+        }
+
+        return sum / n;
+    }
+
+    private static double Luma(RgbaImage image, int x, int y)
+    {
+        var i = ((y * image.Width) + x) * 4;
+        return (0.299 * image.Pixels[i]) + (0.587 * image.Pixels[i + 1]) + (0.114 * image.Pixels[i + 2]);
+    }
+
+    private sealed class CountingHandler(byte[] body, Action counted) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            counted();
+            return Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new ByteArrayContent(body) });
+        }
     }
 }

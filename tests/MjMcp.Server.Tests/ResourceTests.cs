@@ -5,7 +5,7 @@ using MjMcp.Imaging;
 
 namespace MjMcp.Server.Tests;
 
-/// <summary>Resources (tasks as JSON, previews as PNG) and the workflow prompt.</summary>
+/// <summary>Resources (tasks as JSON, previews as JPEG) and the workflow prompt.</summary>
 public sealed class ResourceTests : IClassFixture<SandboxFixture>
 {
     private readonly SandboxFixture _fixture;
@@ -34,9 +34,9 @@ public sealed class ResourceTests : IClassFixture<SandboxFixture>
 
         var preview = await server.Client.ReadResourceAsync($"mj://tasks/{id}/preview.png");
         var blob = Assert.IsType<BlobResourceContents>(Assert.Single(preview.Contents));
-        Assert.Equal("image/png", blob.MimeType);
+        Assert.Equal("image/jpeg", blob.MimeType);
         var image = PngCodec.Decode(blob.DecodedData.Span);
-        Assert.Equal((256, 256), (image.Width, image.Height));
+        Assert.Equal((512, 512), (image.Width, image.Height));
 
         await Assert.ThrowsAnyAsync<Exception>(async () => await server.Client.ReadResourceAsync("mj://tasks/unknown-task"));
 

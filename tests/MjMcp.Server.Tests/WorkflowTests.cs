@@ -55,9 +55,9 @@ public sealed class WorkflowTests : IClassFixture<SandboxFixture>
         Assert.Equal(4, grid.GetProperty("images").GetArrayLength());
         Assert.Equal([1, 2, 3, 4], grid.GetProperty("images").EnumerateArray().Select(i => i.GetProperty("index").GetInt32()));
         var preview = Assert.Single(imagine.Content.OfType<ImageContentBlock>());
-        Assert.Equal("image/png", preview.MimeType);
+        Assert.Equal("image/jpeg", preview.MimeType);
         var decoded = PngCodec.Decode(preview.DecodedData.Span);
-        Assert.True(decoded.Width <= 256 && decoded.Height <= 256 && decoded.Width > 0);
+        Assert.True(decoded.Width <= 512 && decoded.Height <= 512 && decoded.Width > 0);
         var nextTools = grid.GetProperty("next_actions").EnumerateArray().Select(a => a.GetProperty("tool").GetString()).ToHashSet();
         Assert.Superset(new HashSet<string?> { "upscale_1x", "variations", "reroll", "seed" }, nextTools);
         Assert.DoesNotContain("pan", nextTools);
