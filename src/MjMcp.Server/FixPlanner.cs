@@ -102,7 +102,11 @@ public static class FixPlanner
     /// A plan as a fix: its first call, with the later calls in <see cref="Fix.ThenCalls"/>. The first call starts from
     /// <paramref name="startTaskId"/>; the last one keeps the refused call's valid values (<paramref name="args"/>).
     /// </summary>
-    public static Fix ToFix(SpecRules rules, IReadOnlyList<Step> route, string? startTaskId, IDictionary<string, JsonElement> args)
+    public static Fix ToFix(SpecRules rules, IReadOnlyList<Step> route, string? startTaskId, IDictionary<string, JsonElement> args) =>
+        ToFix(rules, route, startTaskId, null, args);
+
+    /// <summary>A plan as a fix whose first call takes a task the agent picks (<paramref name="startNeed"/>) when <paramref name="startTaskId"/> is null.</summary>
+    public static Fix ToFix(SpecRules rules, IReadOnlyList<Step> route, string? startTaskId, Need? startNeed, IDictionary<string, JsonElement> args)
     {
         ArgumentNullException.ThrowIfNull(rules);
         ArgumentNullException.ThrowIfNull(route);
@@ -117,6 +121,10 @@ public static class FixPlanner
                 if (i == 0 && startTaskId is not null)
                 {
                     arguments[parent.Field] = startTaskId;
+                }
+                else if (i == 0 && startNeed is not null)
+                {
+                    needs[parent.Field] = startNeed;
                 }
                 else if (i > 0)
                 {

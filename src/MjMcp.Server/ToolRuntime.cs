@@ -496,7 +496,21 @@ public sealed partial class ToolRuntime
             return FixPlanner.Call(Rules, operation, parentless, new Dictionary<string, string>(), new Dictionary<string, Need>(), args);
         }
 
-        return RootFix(operation, args);
+        // No task of a stage it takes yet: the shortest chain from a stage that has finished tasks here (upscale_1x on
+        // a grid, then pan), the first call taking one of them; else from a starting operation.
+        (IReadOnlyList<FixPlanner.Step> Route, Need Need)? best = null;
+        foreach (var stage in Rules.Stages)
+        {
+            if (_journal.List(stage.Name, 1).FirstOrDefault() is { State: TaskState.Finished } newest &&
+                FixPlanner.Route(Rules, stage.Name, newest.Operation, operation) is { } route &&
+                (best is null || route.Count < best.Value.Route.Count) &&
+                route[0].Form.Parent is { } first)
+            {
+                best = (route, FixPlanner.TaskNeed(Rules, stage.Name, first.Operations, newest.TaskId));
+            }
+        }
+
+        return best is { } found ? FixPlanner.ToFix(Rules, found.Route, null, found.Need, args) : RootFix(operation, args);
     }
 
     /// <summary>A chain from a starting operation (imagine, …) to the operation, or null when the rules reach none.</summary>
@@ -534,15 +548,18 @@ public sealed partial class ToolRuntime
                 continue;
             }
 
+            // The shortest way there, from this task or an ancestor (a hint in words; the fix itself stays on this task).
             var elsewhere = operation.Forms.Where(f => f != form && f.Parent is not null && f.Params.FirstOrDefault(p => p.Wire == problem.Parameter) is { } other && FixPlanner.IsValid(f, other, value)).ToList();
-            foreach (var start in new[] { parent }.Concat(_journal.Ancestors(parent.TaskId)).Where(t => t.State == TaskState.Finished && t.Stage is not null))
+            var ways = elsewhere.Count == 0 ? [] : new[] { parent }.Concat(_journal.Ancestors(parent.TaskId))
+                .Where(t => t.State == TaskState.Finished && t.Stage is not null)
+                .Select(t => (Start: t, Route: FixPlanner.Route(Rules, t.Stage, t.Operation, operation, elsewhere.Contains)))
+                .Where(w => w.Route is not null)
+                .ToList();
+            if (ways.Count > 0)
             {
-                if (elsewhere.Count > 0 && FixPlanner.Route(Rules, start.Stage, start.Operation, operation, elsewhere.Contains) is { } route)
-                {
-                    var way = FixPlanner.ToFix(Rules, route, start.TaskId, args);
-                    message += $" {problem.Parameter}={value.GetRawText()} is for {Wording.A(elsewhere.SelectMany(f => f.Parent!.Stages).Distinct())} task: call {TaskView.CallText(way)}{(way.Then is null ? string.Empty : " then " + way.Then)}.";
-                    break;
-                }
+                var shortest = ways.MinBy(w => w.Route!.Count);
+                var way = FixPlanner.ToFix(Rules, shortest.Route!, shortest.Start.TaskId, args);
+                message += $" {problem.Parameter}={value.GetRawText()} is for {Wording.A(elsewhere.SelectMany(f => f.Parent!.Stages).Distinct())} task: call {TaskView.CallText(way)}{(way.Then is null ? string.Empty : " then " + way.Then)}.";
             }
         }
 
