@@ -236,8 +236,12 @@ internal sealed partial class MjMcpServerOptionsAnnotations : IValidateOptions<M
 /// </summary>
 public static class MjMcpServerRegistration
 {
-    /// <summary>The server's instructions to the client.</summary>
-    public const string Instructions = "Midjourney workflow tools. Start with imagine (a 2x2 grid), pick an image with upscale_1x (index 1-4), then refine the upscaled image (pan, outpaint, inpaint, variations strong/subtle, upscale_alt, upscale_highres). Each result lists next_actions; follow them. Long jobs return a task_id: call wait_task. The prompt 'midjourney_workflow' explains more.";
+    /// <summary>The server's instructions to the client, written from the spec's rule table.</summary>
+    public static string Instructions(McpSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return WorkflowGuide.Instructions(spec.Rules);
+    }
 
     /// <summary>
     /// Adds the MCP server for <paramref name="spec"/> to <paramref name="builder"/> and sends every log line to
@@ -298,12 +302,12 @@ public static class MjMcpServerRegistration
                     Title = options.ServerTitle,
                     Version = entry?.Version?.ToString(3) ?? typeof(MjMcpServerRegistration).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
                 };
-                o.ServerInstructions = Instructions;
+                o.ServerInstructions = Instructions(spec);
             })
             .WithMessageFilters(filters => filters.AddIncomingFilter(ProtocolGuard.Filter(clientLog.Attach)))
             .WithTools(ToolCatalog.Tools(spec))
             .WithResources(TaskResource.All())
-            .WithPrompts([new WorkflowPrompt()]);
+            .WithPrompts([new WorkflowPrompt(spec.Rules)]);
     }
 }
 

@@ -111,19 +111,12 @@ public sealed class TaskResource : McpServerResource
     }
 }
 
-/// <summary>A prompt that teaches an agent the Midjourney workflow and these tools.</summary>
-public sealed class WorkflowPrompt : McpServerPrompt
+/// <summary>A prompt that teaches an agent the Midjourney workflow and these tools, written from the rule table.</summary>
+/// <param name="rules">The spec's rule table.</param>
+public sealed class WorkflowPrompt(MjMcp.Rules.SpecRules rules) : McpServerPrompt
 {
-    /// <summary>The workflow, in the words an agent needs.</summary>
-    public const string Text = """
-        You drive Midjourney through the MjMcp tools. The workflow has stages:
-        1. imagine (a prompt) or blend (2-5 image URLs) makes a GRID: four candidates, index 1 top-left, 2 top-right, 3 bottom-left, 4 bottom-right.
-        2. upscale_1x with the grid's task_id and index 1-4 picks one image: an UPSCALED image. It is the gateway to refining.
-        3. On an upscaled image: pan (up/down/left/right), outpaint (zoom_ratio 1-2), inpaint (a PNG mask), variations (strong/subtle) make new grids; upscale_alt (subtle/creative) and upscale_highres (2x/4x) make a HIRES image, which nothing refines further.
-        On a grid: reroll (imagine/reroll grids), variations (index 1-4), upscale_1x. seed works on any finished image task; describe, faceswap and shorten stand alone.
-        Rules people get wrong: pan, inpaint, outpaint, strong/subtle variations, upscale_alt and upscale_highres need an upscaled task, never a grid; indexes are 1-based; upscale_alt never takes its own output.
-        Every tool waits for its result (with progress) and returns next_actions: the tools, fixed arguments and allowed values that are valid next. Follow them. If a job takes longer, the tool returns its task_id: call wait_task. A refused call costs nothing and says the exact call that fixes it.
-        """;
+    /// <summary>The workflow, in the words an agent needs (<see cref="WorkflowGuide.Prompt"/>).</summary>
+    public string Text { get; } = WorkflowGuide.Prompt(rules);
 
     /// <inheritdoc/>
     public override Prompt ProtocolPrompt { get; } = new()

@@ -10,16 +10,26 @@ namespace MjMcp.Server;
 /// <param name="Tool">The tool name.</param>
 /// <param name="Arguments">Arguments already decided (the parent id).</param>
 /// <param name="Choices">For each argument still to choose, the values that are accepted (numbers or strings).</param>
-/// <param name="Needs">Arguments with no short list of values, and what they need.</param>
+/// <param name="Needs">Arguments with no short list of values: their type and how to get one.</param>
 /// <param name="Description">What the action does.</param>
-public sealed record NextAction(string Tool, IReadOnlyDictionary<string, string> Arguments, IReadOnlyDictionary<string, IReadOnlyList<object>> Choices, IReadOnlyDictionary<string, string> Needs, string Description);
+public sealed record NextAction(string Tool, IReadOnlyDictionary<string, string> Arguments, IReadOnlyDictionary<string, IReadOnlyList<object>> Choices, IReadOnlyDictionary<string, Need> Needs, string Description);
 
-/// <summary>How the server would fix a refused call.</summary>
+/// <summary>How the server would fix a refused call: a call that runs as written once its <see cref="Needs"/> are filled.</summary>
 /// <param name="Tool">The tool to call instead.</param>
 /// <param name="Arguments">Its arguments.</param>
 /// <param name="Choices">Values still to choose.</param>
 /// <param name="Then">What to do after it, in words.</param>
-public sealed record Fix(string Tool, IReadOnlyDictionary<string, string> Arguments, IReadOnlyDictionary<string, IReadOnlyList<object>> Choices, string? Then);
+public sealed record Fix(string Tool, IReadOnlyDictionary<string, string> Arguments, IReadOnlyDictionary<string, IReadOnlyList<object>> Choices, string? Then)
+{
+    /// <summary>More arguments, as JSON values (kept from the refused call); written into "arguments" too.</summary>
+    public IReadOnlyDictionary<string, JsonElement> Values { get; init; } = new Dictionary<string, JsonElement>();
+
+    /// <summary>Arguments with no short list of values: their type and how to get one.</summary>
+    public IReadOnlyDictionary<string, Need> Needs { get; init; } = new Dictionary<string, Need>();
+
+    /// <summary>The calls to make after this one, in order (each takes the task the call before it made).</summary>
+    public IReadOnlyList<Fix> ThenCalls { get; init; } = [];
+}
 
 /// <summary>
 /// Turns tasks and refusals into what the agent reads: structured JSON (matching <see cref="OutputSchema"/>)
@@ -41,7 +51,7 @@ public static class TaskView
           "images":{"type":"array","items":{"type":"object","properties":{"index":{"type":"integer"},"url":{"type":"string"}},"required":["index","url"]}},
           "grid_image_url":{"type":"string"},
           "result":{"type":"object","description":"The fields of a data result (seed, prompts, ...)."},
-          "error":{"type":"object","properties":{"code":{"type":"string"},"message":{"type":"string"},"fix":{"type":"object"}}},
+          "error":{"type":"object","properties":{"code":{"type":"string"},"message":{"type":"string"},"fix":{"type":"object","properties":{"tool":{"type":"string"},"arguments":{"type":"object"},"choices":{"type":"object"},"needs":{"type":"object"},"then":{"type":"string"},"then_calls":{"type":"array","items":{"type":"object"}}}}}},
           "next_actions":{"type":"array","items":{"type":"object","properties":{"tool":{"type":"string"},"arguments":{"type":"object"},"choices":{"type":"object"},"needs":{"type":"object"},"description":{"type":"string"}},"required":["tool","arguments"]}},
           "hint":{"type":"string"},
           "tasks":{"type":"array","items":{"type":"object"}},
@@ -69,7 +79,7 @@ public static class TaskView
                 }
 
                 var choices = new Dictionary<string, IReadOnlyList<object>>(StringComparer.Ordinal);
-                var needs = new Dictionary<string, string>(StringComparer.Ordinal);
+                var needs = new Dictionary<string, Need>(StringComparer.Ordinal);
                 foreach (var param in form.Params.Where(p => p.Required))
                 {
                     if (Choices(param) is { } values)
@@ -78,7 +88,7 @@ public static class TaskView
                     }
                     else
                     {
-                        needs[param.Wire] = param.Summary;
+                        needs[param.Wire] = FixPlanner.NeedOf(rules, param);
                     }
                 }
 
@@ -176,7 +186,7 @@ public static class TaskView
             text.Append("\nNext you may call:");
             foreach (var action in nextActions)
             {
-                text.Append(CultureInfo.InvariantCulture, $"\n  {action.Tool}({Describe(action.Arguments, action.Choices, action.Needs)})");
+                text.Append(CultureInfo.InvariantCulture, $"\n  {action.Tool}({Describe(action.Arguments, new Dictionary<string, JsonElement>(), action.Choices, action.Needs)})");
             }
         }
 
@@ -205,22 +215,14 @@ public static class TaskView
             w.WriteString("message", message);
             if (fix is not null)
             {
-                w.WriteStartObject("fix");
-                w.WriteString("tool", fix.Tool);
-                WriteStrings(w, "arguments", fix.Arguments);
-                WriteChoices(w, "choices", fix.Choices);
-                if (fix.Then is not null)
-                {
-                    w.WriteString("then", fix.Then);
-                }
-
-                w.WriteEndObject();
+                w.WritePropertyName("fix");
+                WriteFix(w, fix);
             }
 
             w.WriteEndObject();
             w.WriteEndObject();
         });
-        var text = fix is null ? message : $"{message} Fix: call {fix.Tool}({Describe(fix.Arguments, fix.Choices, new Dictionary<string, string>())}){(fix.Then is null ? string.Empty : " then " + fix.Then)}.";
+        var text = fix is null ? message : $"{message} Fix: call {CallText(fix)}{(fix.Then is null ? string.Empty : " then " + fix.Then)}.";
         return (structured, text);
     }
 
@@ -359,7 +361,7 @@ public static class TaskView
             w.WriteString("tool", action.Tool);
             WriteStrings(w, "arguments", action.Arguments);
             WriteChoices(w, "choices", action.Choices);
-            WriteStrings(w, "needs", action.Needs);
+            WriteNeeds(w, action.Needs);
             w.WriteString("description", action.Description);
             w.WriteEndObject();
         }
@@ -400,11 +402,102 @@ public static class TaskView
         w.WriteEndObject();
     }
 
-    private static string Describe(IReadOnlyDictionary<string, string> arguments, IReadOnlyDictionary<string, IReadOnlyList<object>> choices, IReadOnlyDictionary<string, string> needs)
+    /// <summary>A call as an agent reads it: tool(name="value", choice=1|2, need=&lt;what&gt;).</summary>
+    public static string CallText(Fix call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        return $"{call.Tool}({Describe(call.Arguments, call.Values, call.Choices, call.Needs)})";
+    }
+
+    private static void WriteFix(Utf8JsonWriter w, Fix fix)
+    {
+        w.WriteStartObject();
+        w.WriteString("tool", fix.Tool);
+        w.WriteStartObject("arguments");
+        foreach (var pair in fix.Arguments)
+        {
+            w.WriteString(pair.Key, pair.Value);
+        }
+
+        foreach (var pair in fix.Values)
+        {
+            w.WritePropertyName(pair.Key);
+            pair.Value.WriteTo(w);
+        }
+
+        w.WriteEndObject();
+        WriteChoices(w, "choices", fix.Choices);
+        WriteNeeds(w, fix.Needs);
+        if (fix.Then is not null)
+        {
+            w.WriteString("then", fix.Then);
+        }
+
+        if (fix.ThenCalls.Count > 0)
+        {
+            w.WriteStartArray("then_calls");
+            foreach (var call in fix.ThenCalls)
+            {
+                WriteFix(w, call);
+            }
+
+            w.WriteEndArray();
+        }
+
+        w.WriteEndObject();
+    }
+
+    private static void WriteNeeds(Utf8JsonWriter w, IReadOnlyDictionary<string, Need> needs)
+    {
+        w.WriteStartObject("needs");
+        foreach (var (name, need) in needs)
+        {
+            w.WriteStartObject(name);
+            w.WriteString("type", need.Type);
+            if (need.Stages.Count > 0)
+            {
+                w.WriteStartArray("stages");
+                foreach (var stage in need.Stages)
+                {
+                    w.WriteStringValue(stage);
+                }
+
+                w.WriteEndArray();
+            }
+
+            if (need.MadeBy.Count > 0)
+            {
+                w.WriteStartArray("made_by");
+                foreach (var maker in need.MadeBy)
+                {
+                    w.WriteStringValue(maker);
+                }
+
+                w.WriteEndArray();
+            }
+
+            if (need.FromPreviousCall)
+            {
+                w.WriteString("from", "previous_call");
+            }
+
+            w.WriteString("description", need.Description);
+            w.WriteString("how", need.How);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndObject();
+    }
+
+    private static string Describe(IReadOnlyDictionary<string, string> arguments, IReadOnlyDictionary<string, JsonElement> values, IReadOnlyDictionary<string, IReadOnlyList<object>> choices, IReadOnlyDictionary<string, Need> needs)
     {
         var parts = arguments.Select(a => $"{a.Key}=\"{a.Value}\"")
+            .Concat(values.Select(v => $"{v.Key}={Shorten(v.Value.GetRawText())}"))
             .Concat(choices.Select(c => $"{c.Key}={string.Join("|", c.Value.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture)))}"))
-            .Concat(needs.Select(n => $"{n.Key}=<{n.Value.TrimEnd('.')}>"));
+            .Concat(needs.Select(n => $"{n.Key}=<{(n.Value.FromPreviousCall ? "the task_id it returns" : n.Value.Description.TrimEnd('.'))}>"));
         return string.Join(", ", parts);
     }
+
+    // A mask or a long prompt kept from the refused call is not repeated in full in the text.
+    private static string Shorten(string json) => json.Length <= 80 ? json : json[..77] + "...";
 }

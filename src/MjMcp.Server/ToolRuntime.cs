@@ -104,7 +104,7 @@ public sealed partial class ToolRuntime
                 else if (string.IsNullOrWhiteSpace(parentId))
                 {
                     var alternative = parentless is null ? string.Empty : $", or {string.Join(" and ", parentlessOnly.Select(w => "'" + w + "'"))} instead";
-                    return Refuse(RefusalCodes.MissingParent, $"{operation.ToolName} needs '{field}': the task_id of a finished {string.Join(" or ", stages)} task{alternative}.", new Fix("list_tasks", new Dictionary<string, string> { ["stage"] = stages[0] }, Empty, $"call {operation.ToolName} with one of their task_ids"));
+                    return Refuse(RefusalCodes.MissingParent, $"{operation.ToolName} needs '{field}': the task_id of a finished {string.Join(" or ", stages)} task{alternative}.", ParentFix(operation, args));
                 }
 
                 if (parentId is not null)
@@ -112,26 +112,26 @@ public sealed partial class ToolRuntime
                     var parent = await ResolveAsync(parentId, cancellationToken).ConfigureAwait(false);
                     if (parent is null)
                     {
-                        return Refuse(RefusalCodes.UnknownTask, $"No task '{parentId}' is known here or at the provider. Use a task_id returned by an earlier call.", new Fix("list_tasks", new Dictionary<string, string>(), Empty, null));
+                        return Refuse(RefusalCodes.UnknownTask, $"No task '{parentId}' is known here or at the provider. Use a task_id returned by an earlier call.", ParentFix(operation, args));
                     }
 
                     if (parent.State is not TaskState.Finished)
                     {
                         var problem = RuleValidator.ValidateParent(operation, operation.Forms.First(f => f.Parent is not null), parentId, parent.Stage, parent.Operation, parent.State)!;
-                        var fix = parent.State == TaskState.Failed ? null : new Fix("wait_task", new Dictionary<string, string> { ["task_id"] = parentId }, Empty, $"call {operation.ToolName} again");
+                        var fix = parent.State == TaskState.Failed ? ParentFix(operation, args) : WaitThenRetry(operation, parentId, args);
                         return Refuse(parent.State == TaskState.Failed ? RefusalCodes.ParentFailed : RefusalCodes.ParentNotFinished, problem.Message, fix);
                     }
 
                     var forms = parent.Stage is null ? [] : operation.FormsForStage(parent.Stage).ToList();
                     if (forms.Count == 0)
                     {
-                        return WrongStage(operation, parentId, parent);
+                        return WrongStage(operation, parentId, parent, args);
                     }
 
                     form = forms[0];
                     if (RuleValidator.ValidateParent(operation, form, parentId, parent.Stage, parent.Operation, parent.State) is { } wrongMaker)
                     {
-                        return WrongStage(operation, parentId, parent, wrongMaker.Message);
+                        return WrongStage(operation, parentId, parent, args, wrongMaker.Message);
                     }
                 }
             }
@@ -140,13 +140,7 @@ public sealed partial class ToolRuntime
             var problems = RuleValidator.ValidateParams(form, [], bodyDocument.RootElement);
             if (problems.Count > 0)
             {
-                var fixedArgs = new Dictionary<string, string>(StringComparer.Ordinal);
-                if (parentId is not null)
-                {
-                    fixedArgs[form.Parent!.Field] = parentId;
-                }
-
-                return ToolArguments.Invalid(operation.ToolName, form.Params, problems, fixedArgs);
+                return InvalidArguments(operation, form, parentId, args, problems);
             }
 
             // Spend control: at most MaxConcurrentSubmits tool calls submit and wait at once; the rest queue in arrival
@@ -457,49 +451,118 @@ public sealed partial class ToolRuntime
         return new CallToolResult { Content = content, StructuredContent = TaskView.Task(Rules, record, finished, actions, hint) };
     }
 
-    private CallToolResult WrongStage(OperationRule operation, string parentId, TaskRecord parent, string? reason = null)
+    private CallToolResult WrongStage(OperationRule operation, string parentId, TaskRecord parent, IDictionary<string, JsonElement> args, string? reason = null)
     {
         var needed = operation.Forms.Where(f => f.Parent is not null).SelectMany(f => f.Parent!.Stages).Distinct().ToList();
         var message = reason ?? $"Task {parentId} is {(parent.Stage is null ? $"{Wording.A(parent.ResultKind ?? "task")} without images" : Wording.A(parent.Stage))}" +
             $"{(parent.Operation.Length > 0 ? $" (made by {parent.Operation.Replace('-', '_')})" : string.Empty)}; {operation.ToolName} needs {Wording.A(needed)} task.";
 
-        // 1. An ancestor of the right stage: use it instead (e.g. the upscaled parent of an upscale_alt result).
-        foreach (var ancestor in _journal.Ancestors(parentId))
+        // The nearest fix the rule table allows: from this task, else from its nearest ancestor that leads there
+        // (upscale_1x on this grid before an older upscaled ancestor), else from a starting operation.
+        foreach (var (start, distance) in new[] { parent }.Concat(_journal.Ancestors(parentId)).Select((t, i) => (t, i)))
         {
-            if (ancestor.Stage is { } stage && operation.FormsForStage(stage).Any(f => f.Parent!.Operations.Count == 0 || f.Parent.Operations.Contains(ancestor.Operation, StringComparer.Ordinal)))
+            if (start.State == TaskState.Finished && start.Stage is { } stage && FixPlanner.Route(Rules, stage, start.Operation, operation) is { } route)
             {
-                var field = operation.FormsForStage(stage).First().Parent!.Field;
-                return Refuse("wrong_parent_stage", $"{message} Its ancestor {ancestor.TaskId} is {Wording.A(stage)}.", new Fix(operation.ToolName, new Dictionary<string, string> { [field] = ancestor.TaskId }, ChoicesOf(operation.FormsForStage(stage).First()), null));
+                var where = distance == 0 ? string.Empty : $" Its ancestor {start.TaskId} is {Wording.A(stage)}.";
+                return Refuse(RefusalCodes.WrongParentStage, message + where, FixPlanner.ToFix(Rules, route, start.TaskId, args));
             }
         }
 
-        // 2. One step that turns this stage into a stage the operation accepts (grid → upscale_1x → pan).
-        if (parent.Stage is { } current)
+        return Refuse(RefusalCodes.WrongParentStage, message, RootFix(operation, args));
+    }
+
+    /// <summary>
+    /// The fix when the call lacks a usable parent: the same call with the parent as a need (a stage that has finished
+    /// tasks here, the newest named), or the form that takes no parent, or a chain from a starting operation.
+    /// </summary>
+    private Fix? ParentFix(OperationRule operation, IDictionary<string, JsonElement> args)
+    {
+        foreach (var form in operation.Forms.Where(f => f.Parent is not null))
         {
-            foreach (var bridge in Rules.Operations.Where(o => o.ProducesStage && needed.Contains(o.Produces, StringComparer.Ordinal)))
+            foreach (var stage in form.Parent!.Stages)
             {
-                if (bridge.FormsForStage(current).FirstOrDefault(f => f.Parent!.Operations.Count == 0 || f.Parent.Operations.Contains(parent.Operation, StringComparer.Ordinal)) is { } form)
+                var newest = _journal.List(stage, 200).FirstOrDefault(r => r.State == TaskState.Finished && FixPlanner.Accepts(form, stage, r.Operation));
+                if (newest is not null)
                 {
-                    return Refuse("wrong_parent_stage", message, new Fix(bridge.ToolName, new Dictionary<string, string> { [form.Parent!.Field] = parentId }, ChoicesOf(form), $"call {operation.ToolName} with the new task's task_id"));
+                    var need = FixPlanner.TaskNeed(Rules, stage, form.Parent.Operations, newest.TaskId);
+                    return FixPlanner.Call(Rules, operation, form, new Dictionary<string, string>(), new Dictionary<string, Need> { [form.Parent.Field] = need }, args);
                 }
             }
         }
 
-        return Refuse("wrong_parent_stage", message, null);
-    }
-
-    private static Dictionary<string, IReadOnlyList<object>> ChoicesOf(FormRule form)
-    {
-        var choices = new Dictionary<string, IReadOnlyList<object>>(StringComparer.Ordinal);
-        foreach (var param in form.Params.Where(p => p.Required))
+        if (operation.Forms.FirstOrDefault(f => f.Parent is null) is { } parentless)
         {
-            if (TaskView.Choices(param) is { } values)
+            return FixPlanner.Call(Rules, operation, parentless, new Dictionary<string, string>(), new Dictionary<string, Need>(), args);
+        }
+
+        // No task of a stage it takes yet: the shortest chain from a stage that has finished tasks here (upscale_1x on
+        // a grid, then pan), the first call taking one of them; else from a starting operation.
+        (IReadOnlyList<FixPlanner.Step> Route, Need Need)? best = null;
+        foreach (var stage in Rules.Stages)
+        {
+            if (_journal.List(stage.Name, 1).FirstOrDefault() is { State: TaskState.Finished } newest &&
+                FixPlanner.Route(Rules, stage.Name, newest.Operation, operation) is { } route &&
+                (best is null || route.Count < best.Value.Route.Count) &&
+                route[0].Form.Parent is { } first)
             {
-                choices[param.Wire] = values;
+                best = (route, FixPlanner.TaskNeed(Rules, stage.Name, first.Operations, newest.TaskId));
             }
         }
 
-        return choices;
+        return best is { } found ? FixPlanner.ToFix(Rules, found.Route, null, found.Need, args) : RootFix(operation, args);
+    }
+
+    /// <summary>A chain from a starting operation (imagine, …) to the operation, or null when the rules reach none.</summary>
+    private Fix? RootFix(OperationRule operation, IDictionary<string, JsonElement> args) =>
+        FixPlanner.Route(Rules, null, null, operation) is { } route ? FixPlanner.ToFix(Rules, route, null, args) : null;
+
+    /// <summary>Wait for the parent, then make the same call again.</summary>
+    private static Fix WaitThenRetry(OperationRule operation, string parentId, IDictionary<string, JsonElement> args)
+    {
+        var again = new Fix(operation.ToolName, new Dictionary<string, string>(), Empty, null)
+        {
+            Values = args.Where(a => a.Key != WaitArgument).ToDictionary(a => a.Key, a => a.Value.Clone(), StringComparer.Ordinal),
+        };
+        return new Fix("wait_task", new Dictionary<string, string> { ["task_id"] = parentId }, Empty, "call " + TaskView.CallText(again)) { ThenCalls = [again] };
+    }
+
+    /// <summary>
+    /// Bad or missing values: the same call with the valid values kept, a short list or a need for each other required
+    /// one. A value that another form of the operation takes (strong on a grid) gets the way there in the message.
+    /// </summary>
+    private CallToolResult InvalidArguments(OperationRule operation, FormRule form, string? parentId, IDictionary<string, JsonElement> args, List<ValidationProblem> problems)
+    {
+        var fixedArgs = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (parentId is not null)
+        {
+            fixedArgs[form.Parent!.Field] = parentId;
+        }
+
+        var message = string.Join(" ", problems.Select(p => p.Message));
+        var parent = parentId is null ? null : _journal.Get(parentId);
+        foreach (var problem in problems)
+        {
+            if (parent is null || !args.TryGetValue(problem.Parameter, out var value))
+            {
+                continue;
+            }
+
+            // The shortest way there, from this task or an ancestor (a hint in words; the fix itself stays on this task).
+            var elsewhere = operation.Forms.Where(f => f != form && f.Parent is not null && f.Params.FirstOrDefault(p => p.Wire == problem.Parameter) is { } other && FixPlanner.IsValid(f, other, value)).ToList();
+            var ways = elsewhere.Count == 0 ? [] : new[] { parent }.Concat(_journal.Ancestors(parent.TaskId))
+                .Where(t => t.State == TaskState.Finished && t.Stage is not null)
+                .Select(t => (Start: t, Route: FixPlanner.Route(Rules, t.Stage, t.Operation, operation, elsewhere.Contains)))
+                .Where(w => w.Route is not null)
+                .ToList();
+            if (ways.Count > 0)
+            {
+                var shortest = ways.MinBy(w => w.Route!.Count);
+                var way = FixPlanner.ToFix(Rules, shortest.Route!, shortest.Start.TaskId, args);
+                message += $" {problem.Parameter}={value.GetRawText()} is for {Wording.A(elsewhere.SelectMany(f => f.Parent!.Stages).Distinct())} task: call {TaskView.CallText(way)}{(way.Then is null ? string.Empty : " then " + way.Then)}.";
+            }
+        }
+
+        return Refuse(RefusalCodes.InvalidArgument, message, FixPlanner.Call(Rules, operation, form, fixedArgs, new Dictionary<string, Need>(), args));
     }
 
     private static HashSet<string> AcceptedArguments(OperationRule operation)
