@@ -4,22 +4,6 @@ using MjMcp.Rules;
 
 namespace MjMcp.Server;
 
-/// <summary>What the agent must supply for an argument that has no short list of values, and how to get it.</summary>
-/// <param name="Type">task_id, string, integer, number, boolean, url, url_list or image_data.</param>
-/// <param name="Description">What the argument is.</param>
-/// <param name="How">Where the agent gets the value.</param>
-public sealed record Need(string Type, string Description, string How)
-{
-    /// <summary>For a task_id: the stages a task must have.</summary>
-    public IReadOnlyList<string> Stages { get; init; } = [];
-
-    /// <summary>For a task_id: the operations that may have made the task (any when empty).</summary>
-    public IReadOnlyList<string> MadeBy { get; init; } = [];
-
-    /// <summary>For a task_id in a later call of a fix: the task_id the previous call returns.</summary>
-    public bool FromPreviousCall { get; init; }
-}
-
 /// <summary>
 /// Plans the fixes of refused calls from the stage-rule table alone (no per-tool code): the operations form a graph
 /// over (stage, making operation) states, and a fix is the cheapest chain of calls from the nearest usable task (the

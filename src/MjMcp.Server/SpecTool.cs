@@ -10,7 +10,7 @@ namespace MjMcp.Server;
 /// </summary>
 public sealed class SpecTool : McpServerTool
 {
-    private static readonly JsonElement OutputSchemaElement = JsonDocument.Parse(TaskView.OutputSchema).RootElement.Clone();
+    private static readonly JsonElement OutputSchemaElement = JsonDocument.Parse(OutputSchemas.Task).RootElement.Clone();
     private readonly Func<RequestContext<CallToolRequestParams>, CancellationToken, ValueTask<CallToolResult>> _handler;
 
     /// <summary>Creates a tool; its output schema is the task schema unless <paramref name="outputSchema"/> gives its own.</summary>

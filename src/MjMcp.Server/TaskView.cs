@@ -6,59 +6,12 @@ using MjMcp.Rules;
 
 namespace MjMcp.Server;
 
-/// <summary>A tool the agent may call next: fixed arguments plus the values still to choose.</summary>
-/// <param name="Tool">The tool name.</param>
-/// <param name="Arguments">Arguments already decided (the parent id).</param>
-/// <param name="Choices">For each argument still to choose, the values that are accepted (numbers or strings).</param>
-/// <param name="Needs">Arguments with no short list of values: their type and how to get one.</param>
-/// <param name="Description">What the action does.</param>
-public sealed record NextAction(string Tool, IReadOnlyDictionary<string, string> Arguments, IReadOnlyDictionary<string, IReadOnlyList<object>> Choices, IReadOnlyDictionary<string, Need> Needs, string Description);
-
-/// <summary>How the server would fix a refused call: a call that runs as written once its <see cref="Needs"/> are filled.</summary>
-/// <param name="Tool">The tool to call instead.</param>
-/// <param name="Arguments">Its arguments.</param>
-/// <param name="Choices">Values still to choose.</param>
-/// <param name="Then">What to do after it, in words.</param>
-public sealed record Fix(string Tool, IReadOnlyDictionary<string, string> Arguments, IReadOnlyDictionary<string, IReadOnlyList<object>> Choices, string? Then)
-{
-    /// <summary>More arguments, as JSON values (kept from the refused call); written into "arguments" too.</summary>
-    public IReadOnlyDictionary<string, JsonElement> Values { get; init; } = new Dictionary<string, JsonElement>();
-
-    /// <summary>Arguments with no short list of values: their type and how to get one.</summary>
-    public IReadOnlyDictionary<string, Need> Needs { get; init; } = new Dictionary<string, Need>();
-
-    /// <summary>The calls to make after this one, in order (each takes the task the call before it made).</summary>
-    public IReadOnlyList<Fix> ThenCalls { get; init; } = [];
-}
-
 /// <summary>
-/// Turns tasks and refusals into what the agent reads: structured JSON (matching <see cref="OutputSchema"/>)
+/// Turns tasks and refusals into what the agent reads: structured JSON (matching <see cref="OutputSchemas"/>)
 /// and a short text. Written with Utf8JsonWriter: no reflection, NativeAOT-safe.
 /// </summary>
 public static class TaskView
 {
-    /// <summary>The output schema shared by every task tool. Nothing is required, so refusals (with "error") validate too.</summary>
-    public const string OutputSchema = """
-        {"type":"object","properties":{
-          "task_id":{"type":"string"},
-          "operation":{"type":"string","description":"The spec operation that made the task."},
-          "status":{"type":"string","description":"The provider's status string."},
-          "state":{"type":"string","enum":["unknown","pending","running","retrying","finished","failed"]},
-          "percentage":{"type":"integer"},
-          "stage":{"type":"string","description":"grid, upscaled, hires or image for image tasks."},
-          "result_kind":{"type":"string","description":"seed, prompts or shortened for data tasks."},
-          "parent_task_id":{"type":"string"},
-          "images":{"type":"array","items":{"type":"object","properties":{"index":{"type":"integer"},"url":{"type":"string"}},"required":["index","url"]}},
-          "grid_image_url":{"type":"string"},
-          "result":{"type":"object","description":"The fields of a data result (seed, prompts, ...)."},
-          "error":{"type":"object","properties":{"code":{"type":"string"},"message":{"type":"string"},"fix":{"type":"object","properties":{"tool":{"type":"string"},"arguments":{"type":"object"},"choices":{"type":"object"},"needs":{"type":"object"},"then":{"type":"string"},"then_calls":{"type":"array","items":{"type":"object"}}}}}},
-          "next_actions":{"type":"array","items":{"type":"object","properties":{"tool":{"type":"string"},"arguments":{"type":"object"},"choices":{"type":"object"},"needs":{"type":"object"},"description":{"type":"string"}},"required":["tool","arguments"]}},
-          "hint":{"type":"string"},
-          "tasks":{"type":"array","items":{"type":"object"}},
-          "account":{"type":"object"}
-        }}
-        """;
-
     /// <summary>The actions valid on a finished task of <paramref name="stage"/> made by <paramref name="operation"/>.</summary>
     public static IReadOnlyList<NextAction> NextActions(SpecRules rules, string taskId, string? stage, string? operation)
     {

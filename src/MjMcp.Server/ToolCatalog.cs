@@ -50,7 +50,7 @@ public sealed class ToolCatalog
         foreach (var definition in spec.Tools)
         {
             var tool = definition;
-            yield return new SpecTool(tool.Name, tool.Title, tool.Description, ToolArguments.WithWaitSeconds(tool.InputSchema), tool.ReadOnly, tool.Idempotent, tool.OpenWorld, (request, ct) => Of(request)._runtime.SubmitAsync(tool, request, ct));
+            yield return new SpecTool(tool.Name, tool.Title, tool.Description, ToolArguments.WithWaitSeconds(tool.InputSchema), tool.ReadOnly, tool.Idempotent, tool.OpenWorld, (request, ct) => Of(request)._runtime.SubmitAsync(tool, request, ct), OutputSchemas.ForOperation(spec.Rules, tool.Operation));
         }
 
         yield return new SpecTool(
@@ -79,7 +79,8 @@ public sealed class ToolCatalog
             readOnly: true,
             idempotent: true,
             openWorld: false,
-            (request, _) => Of(request).ListAsync(request));
+            (request, _) => Of(request).ListAsync(request),
+            OutputSchemas.Listing());
         yield return new SpecTool(
             "account",
             "Account credits",
@@ -88,7 +89,8 @@ public sealed class ToolCatalog
             readOnly: true,
             idempotent: true,
             openWorld: true,
-            (request, ct) => Of(request).AccountAsync(request, ct));
+            (request, ct) => Of(request).AccountAsync(request, ct),
+            OutputSchemas.Account());
         if (spec.Rules.Provider.HasUpload)
         {
             yield return UploadImageTool.Create();
