@@ -203,7 +203,26 @@ public static class ToolArguments
         }
 
         var takes = accepted.Count == 0 ? "It takes no arguments." : $"It takes: {string.Join(", ", accepted)}.";
-        return ToolRuntime.Refuse(RefusalCodes.UnknownArgument, $"{tool} has no argument '{Shown(unknown)}'. {takes}", null);
+
+        // The fix: the same call without the arguments the tool does not take. A single unknown argument whose name shares
+        // a word with exactly one accepted argument the call lacks (parent_task_id for seed's task_id) is taken as a
+        // misnamed one: the fix moves its value there.
+        var kept = args.Where(a => accepted.Contains(a.Key, StringComparer.Ordinal)).ToDictionary(a => a.Key, a => a.Value, StringComparer.Ordinal);
+        var unknowns = args.Keys.Where(k => !accepted.Contains(k, StringComparer.Ordinal)).ToList();
+        var meant = string.Empty;
+        if (unknowns.Count == 1)
+        {
+            var words = unknowns[0].Split('_', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            var similar = accepted.Where(a => !args.ContainsKey(a) && a.Split('_', StringSplitOptions.RemoveEmptyEntries).Any(words.Contains)).ToList();
+            if (similar.Count == 1)
+            {
+                kept[similar[0]] = args[unknowns[0]];
+                meant = $" Did you mean '{similar[0]}'?";
+            }
+        }
+
+        var fix = new Fix(tool, new Dictionary<string, string>(), new Dictionary<string, IReadOnlyList<object>>(), null) { Values = kept };
+        return ToolRuntime.Refuse(RefusalCodes.UnknownArgument, $"{tool} has no argument '{Shown(unknown)}'. {takes}{meant}", fix);
     }
 
     /// <summary>

@@ -71,6 +71,7 @@ public sealed partial class ToolRuntime
         var args = request.Params?.Arguments ?? new Dictionary<string, JsonElement>();
         try
         {
+            // 1. The arguments themselves: known names, no control characters, a valid wait.
             if ((ToolArguments.Unknown(operation.ToolName, AcceptedArguments(operation), args)
                 ?? ToolArguments.ControlCharacters(operation.ToolName, args)
                 ?? ToolArguments.Check(operation.ToolName, [ToolArguments.WaitSeconds], args.Where(a => a.Key == WaitArgument).ToDictionary())) is { } refusal)
@@ -78,62 +79,11 @@ public sealed partial class ToolRuntime
                 return refusal;
             }
 
-            string? parentId = null;
-            FormRule form = operation.Forms[0];
-            if (operation.NeedsParent)
+            // 2. The parent and the form it selects (the rule table), 3. the form's parameters.
+            var (form, parentId, parentRefusal) = await ChooseFormAsync(operation, args, cancellationToken).ConfigureAwait(false);
+            if (parentRefusal is not null)
             {
-                var field = operation.Forms.First(f => f.Parent is not null).Parent!.Field;
-                var stages = operation.Forms.Where(f => f.Parent is not null).SelectMany(f => f.Parent!.Stages).Distinct().ToArray();
-                parentId = args.TryGetValue(field, out var parentValue) && parentValue.ValueKind == JsonValueKind.String ? parentValue.GetString() : null;
-
-                // An operation may also have a form without a parent (upscale_highres on an image_url): exactly one of the two.
-                var parentless = operation.Forms.FirstOrDefault(f => f.Parent is null);
-                var parentFormWires = operation.Forms.Where(f => f.Parent is not null).SelectMany(f => f.Params).Select(p => p.Wire).ToHashSet(StringComparer.Ordinal);
-                var parentlessOnly = parentless?.Params.Where(p => p.Required && !parentFormWires.Contains(p.Wire)).Select(p => p.Wire).ToList() ?? [];
-                var parentlessKeys = parentlessOnly.Where(args.ContainsKey).ToList();
-                if (!string.IsNullOrWhiteSpace(parentId) && parentlessKeys.Count > 0)
-                {
-                    return Refuse(RefusalCodes.ConflictingArguments, $"{operation.ToolName} takes either '{field}' or {string.Join(" and ", parentlessKeys.Select(k => "'" + k + "'"))}, not both.", null);
-                }
-
-                if (string.IsNullOrWhiteSpace(parentId) && parentless is not null && parentlessKeys.Count > 0)
-                {
-                    parentId = null;
-                    form = parentless;
-                }
-                else if (string.IsNullOrWhiteSpace(parentId))
-                {
-                    var alternative = parentless is null ? string.Empty : $", or {string.Join(" and ", parentlessOnly.Select(w => "'" + w + "'"))} instead";
-                    return Refuse(RefusalCodes.MissingParent, $"{operation.ToolName} needs '{field}': the task_id of a finished {string.Join(" or ", stages)} task{alternative}.", ParentFix(operation, args));
-                }
-
-                if (parentId is not null)
-                {
-                    var parent = await ResolveAsync(parentId, cancellationToken).ConfigureAwait(false);
-                    if (parent is null)
-                    {
-                        return Refuse(RefusalCodes.UnknownTask, $"No task '{parentId}' is known here or at the provider. Use a task_id returned by an earlier call.", ParentFix(operation, args));
-                    }
-
-                    if (parent.State is not TaskState.Finished)
-                    {
-                        var problem = RuleValidator.ValidateParent(operation, operation.Forms.First(f => f.Parent is not null), parentId, parent.Stage, parent.Operation, parent.State)!;
-                        var fix = parent.State == TaskState.Failed ? ParentFix(operation, args) : WaitThenRetry(operation, parentId, args);
-                        return Refuse(parent.State == TaskState.Failed ? RefusalCodes.ParentFailed : RefusalCodes.ParentNotFinished, problem.Message, fix);
-                    }
-
-                    var forms = parent.Stage is null ? [] : operation.FormsForStage(parent.Stage).ToList();
-                    if (forms.Count == 0)
-                    {
-                        return WrongStage(operation, parentId, parent, args);
-                    }
-
-                    form = forms[0];
-                    if (RuleValidator.ValidateParent(operation, form, parentId, parent.Stage, parent.Operation, parent.State) is { } wrongMaker)
-                    {
-                        return WrongStage(operation, parentId, parent, args, wrongMaker.Message);
-                    }
-                }
+                return parentRefusal;
             }
 
             using var bodyDocument = ToolArguments.Body(form, args);
@@ -143,20 +93,8 @@ public sealed partial class ToolRuntime
                 return InvalidArguments(operation, form, parentId, args, problems);
             }
 
-            // Spend control: at most MaxConcurrentSubmits tool calls submit and wait at once; the rest queue in arrival
-            // order, at most as long as the call's wait bound (then nothing is sent and the agent is told to call again).
-            if (_submitSlots is null)
-            {
-                return await SubmitWrittenAheadAsync(operation, form, parentId, bodyDocument.RootElement, args, request, cancellationToken).ConfigureAwait(false);
-            }
-
-            using var slot = await AcquireSlotAsync(WaitBound(args), cancellationToken).ConfigureAwait(false);
-            if (slot is null)
-            {
-                return Refuse(RefusalCodes.ServerBusy, $"{_settings.MaxConcurrentSubmits} provider jobs of this server are already running (the spend cap, MJMCP_MAX_CONCURRENT_SUBMITS) and none finished within this call's wait; nothing was sent. Call {operation.ToolName} again in a moment.", null);
-            }
-
-            return await SubmitWrittenAheadAsync(operation, form, parentId, bodyDocument.RootElement, args, request, cancellationToken).ConfigureAwait(false);
+            // 4. The spend cap, then the written-ahead submit and the wait.
+            return await SubmitInSlotAsync(operation, form, parentId, bodyDocument.RootElement, args, request, cancellationToken).ConfigureAwait(false);
         }
         catch (MjValidationException ex)
         {
@@ -166,6 +104,98 @@ public sealed partial class ToolRuntime
         {
             return ProviderError(operation.ToolName, ex);
         }
+    }
+
+    private static (FormRule Form, string? ParentId, CallToolResult? Refusal) Refused(CallToolResult refusal) => (null!, null, refusal);
+
+    /// <summary>
+    /// The form a call takes: the parent's (checked against the rule table and the journal: known, finished, of a stage
+    /// and maker the operation accepts) or the form without a parent; or the refusal, with a fix planned from the rules.
+    /// </summary>
+    private async ValueTask<(FormRule Form, string? ParentId, CallToolResult? Refusal)> ChooseFormAsync(OperationRule operation, IDictionary<string, JsonElement> args, CancellationToken cancellationToken)
+    {
+        string? parentId = null;
+        FormRule form = operation.Forms[0];
+        if (operation.NeedsParent)
+        {
+            var field = operation.Forms.First(f => f.Parent is not null).Parent!.Field;
+            var stages = operation.Forms.Where(f => f.Parent is not null).SelectMany(f => f.Parent!.Stages).Distinct().ToArray();
+            parentId = args.TryGetValue(field, out var parentValue) && parentValue.ValueKind == JsonValueKind.String ? parentValue.GetString() : null;
+
+            // An operation may also have a form without a parent (upscale_highres on an image_url): exactly one of the two.
+            var parentless = operation.Forms.FirstOrDefault(f => f.Parent is null);
+            var parentFormWires = operation.Forms.Where(f => f.Parent is not null).SelectMany(f => f.Params).Select(p => p.Wire).ToHashSet(StringComparer.Ordinal);
+            var parentlessOnly = parentless?.Params.Where(p => p.Required && !parentFormWires.Contains(p.Wire)).Select(p => p.Wire).ToList() ?? [];
+            var parentlessKeys = parentlessOnly.Where(args.ContainsKey).ToList();
+            if (!string.IsNullOrWhiteSpace(parentId) && parentlessKeys.Count > 0)
+            {
+                // The fix keeps the parent (the task the agent named) and drops the parentless form's arguments.
+                var kept = args.Where(a => !parentlessKeys.Contains(a.Key, StringComparer.Ordinal)).ToDictionary(a => a.Key, a => a.Value, StringComparer.Ordinal);
+                var fix = new Fix(operation.ToolName, new Dictionary<string, string>(), Empty, null) { Values = kept };
+                return Refused(Refuse(RefusalCodes.ConflictingArguments, $"{operation.ToolName} takes either '{field}' or {string.Join(" and ", parentlessKeys.Select(k => "'" + k + "'"))}, not both: call it with '{field}' alone, or with {string.Join(" and ", parentlessKeys.Select(k => "'" + k + "'"))} and no '{field}'.", fix));
+            }
+
+            if (string.IsNullOrWhiteSpace(parentId) && parentless is not null && parentlessKeys.Count > 0)
+            {
+                parentId = null;
+                form = parentless;
+            }
+            else if (string.IsNullOrWhiteSpace(parentId))
+            {
+                var alternative = parentless is null ? string.Empty : $", or {string.Join(" and ", parentlessOnly.Select(w => "'" + w + "'"))} instead";
+                return Refused(Refuse(RefusalCodes.MissingParent, $"{operation.ToolName} needs '{field}': the task_id of a finished {string.Join(" or ", stages)} task{alternative}.", ParentFix(operation, args)));
+            }
+
+            if (parentId is not null)
+            {
+                var parent = await ResolveAsync(parentId, cancellationToken).ConfigureAwait(false);
+                if (parent is null)
+                {
+                    return Refused(Refuse(RefusalCodes.UnknownTask, $"No task '{parentId}' is known here or at the provider. Use a task_id returned by an earlier call.", ParentFix(operation, args)));
+                }
+
+                if (parent.State is not TaskState.Finished)
+                {
+                    var problem = RuleValidator.ValidateParent(operation, operation.Forms.First(f => f.Parent is not null), parentId, parent.Stage, parent.Operation, parent.State)!;
+                    var fix = parent.State == TaskState.Failed ? ParentFix(operation, args) : WaitThenRetry(operation, parentId, args);
+                    return Refused(Refuse(parent.State == TaskState.Failed ? RefusalCodes.ParentFailed : RefusalCodes.ParentNotFinished, problem.Message, fix));
+                }
+
+                var forms = parent.Stage is null ? [] : operation.FormsForStage(parent.Stage).ToList();
+                if (forms.Count == 0)
+                {
+                    return Refused(WrongStage(operation, parentId, parent, args));
+                }
+
+                form = forms[0];
+                if (RuleValidator.ValidateParent(operation, form, parentId, parent.Stage, parent.Operation, parent.State) is { } wrongMaker)
+                {
+                    return Refused(WrongStage(operation, parentId, parent, args, wrongMaker.Message));
+                }
+            }
+        }
+
+        return (form, parentId, null);
+    }
+
+    /// <summary>
+    /// Spend control: at most MaxConcurrentSubmits tool calls submit and wait at once; the rest queue in arrival order,
+    /// at most as long as the call's wait bound (then nothing is sent and the agent is told to call again).
+    /// </summary>
+    private async ValueTask<CallToolResult> SubmitInSlotAsync(OperationRule operation, FormRule form, string? parentId, JsonElement body, IDictionary<string, JsonElement> args, RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
+    {
+        if (_submitSlots is null)
+        {
+            return await SubmitWrittenAheadAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
+        }
+
+        using var slot = await AcquireSlotAsync(WaitBound(args), cancellationToken).ConfigureAwait(false);
+        if (slot is null)
+        {
+            return Refuse(RefusalCodes.ServerBusy, $"{_settings.MaxConcurrentSubmits} provider jobs of this server are already running (the spend cap, MJMCP_MAX_CONCURRENT_SUBMITS) and none finished within this call's wait; nothing was sent. Call {operation.ToolName} again in a moment.", null);
+        }
+
+        return await SubmitWrittenAheadAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -196,7 +226,13 @@ public sealed partial class ToolRuntime
         {
             taskId = await _client.SubmitRawAsync(operation, form, parentId, body, intentId, cancellationToken).ConfigureAwait(false);
         }
-        catch (MjException ex) when (ex is not MjValidationException)
+        catch (MjValidationException ex)
+        {
+            // Refused by the client's own checks: nothing was sent, so the intent (and any reserved credits) is released.
+            TryJournal(() => _journal.MarkIntentNotSent(intentId, ex.Message));
+            return Refuse(RefusalCodes.InvalidArgument, ex.Message, null);
+        }
+        catch (MjException ex)
         {
             if (ex.MayHaveCreatedTask)
             {

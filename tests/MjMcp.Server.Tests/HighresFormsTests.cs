@@ -50,5 +50,12 @@ public sealed class HighresFormsTests : IClassFixture<SandboxFixture>
         var alt = await server.CallAsync("upscale_alt", new JsonObject { ["parent_task_id"] = gridId, ["type"] = "subtle" });
         Assert.True(alt.IsError);
         Assert.Equal(before, _fixture.Sandbox.Counters.AcceptedSubmissions);
+
+        // The conflict's fix keeps the named parent and drops image_url; it runs as written.
+        var conflict = await server.CallAsync("upscale_highres", new JsonObject { ["parent_task_id"] = gridId, ["image_url"] = url, ["type"] = "2x", ["index"] = 1 });
+        var fix = conflict.StructuredContent!.Value.GetProperty("error").GetProperty("fix");
+        var fixedArgs = JsonNode.Parse(fix.GetProperty("arguments").GetRawText())!.AsObject();
+        Assert.False(fixedArgs.ContainsKey("image_url"));
+        Assert.Equal("hires", (await server.OkAsync(fix.GetProperty("tool").GetString()!, fixedArgs)).GetProperty("stage").GetString());
     }
 }

@@ -98,6 +98,23 @@ public sealed class StrictArgumentTests : IClassFixture<SandboxFixture>
         var missing = Refused(await server.CallAsync("fetch_task", []), "no task_id");
         Assert.Equal("list_tasks", missing.GetProperty("fix").GetProperty("tool").GetString());
         Assert.Equal(requests, _fixture.Sandbox.Counters.TotalRequests);
+
+        // An unknown argument's fix is the same call without it, and it runs as written.
+        foreach (var (tool, args) in new (string, JsonObject)[]
+        {
+            ("fetch_task", new JsonObject { ["task_id"] = grid, ["verbose"] = true }),
+            ("wait_task", new JsonObject { ["task_id"] = grid, ["timeout"] = 5, ["wait_seconds"] = 0 }),
+            ("account", new JsonObject { ["verbose"] = true }),
+            ("upscale_1x", new JsonObject { ["parent_task_id"] = grid, ["index"] = 1, ["style"] = "raw" }),
+            ("seed", new JsonObject { ["parent_task_id"] = grid }), // misnamed: the fix moves the value to task_id
+        })
+        {
+            var fix = Refused(await server.CallAsync(tool, args), $"{tool} {args.ToJsonString()}").GetProperty("fix");
+            Assert.Equal(tool, fix.GetProperty("tool").GetString());
+            var fixedArgs = JsonNode.Parse(fix.GetProperty("arguments").GetRawText())!.AsObject();
+            Assert.Equal(tool == "seed" ? 1 : args.Count - 1, fixedArgs.Count);
+            await server.OkAsync(tool, fixedArgs);
+        }
     }
 
     [Fact]
