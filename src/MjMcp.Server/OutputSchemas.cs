@@ -84,6 +84,7 @@ public static class OutputSchemas
                 ["intent_id"] = new JsonObject { ["type"] = "string" },
                 ["operation"] = new JsonObject { ["type"] = "string" },
                 ["parent_task_id"] = new JsonObject { ["type"] = "string" },
+                ["arguments"] = new JsonObject { ["type"] = "object", ["description"] = "The submit's arguments (secrets as ***)." },
                 ["reason"] = new JsonObject { ["type"] = "string" },
                 ["created_at"] = new JsonObject { ["type"] = "string", ["format"] = "date-time" },
                 ["advice"] = new JsonObject { ["type"] = "string" },

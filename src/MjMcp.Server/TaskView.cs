@@ -8,7 +8,8 @@ namespace MjMcp.Server;
 
 /// <summary>
 /// Turns tasks and refusals into what the agent reads: structured JSON (matching <see cref="OutputSchemas"/>)
-/// and a short text. Written with Utf8JsonWriter: no reflection, NativeAOT-safe.
+/// and a short text. The JSON is the records of <see cref="ToolJsonContext"/>, written by the System.Text.Json
+/// source generator: no reflection, NativeAOT-safe.
 /// </summary>
 public static class TaskView
 {
@@ -74,23 +75,14 @@ public static class TaskView
         }
     }
 
-    /// <summary>Writes a task as structured content.</summary>
+    /// <summary>A task as structured content, with the calls valid next and a hint.</summary>
     public static JsonElement Task(SpecRules rules, TaskRecord record, FetchResponse? finished, IReadOnlyList<NextAction> nextActions, string? hint)
     {
         ArgumentNullException.ThrowIfNull(rules);
         ArgumentNullException.ThrowIfNull(record);
-        return Write(w =>
-        {
-            w.WriteStartObject();
-            WriteTaskFields(w, rules, record, finished);
-            WriteNextActions(w, nextActions);
-            if (hint is not null)
-            {
-                w.WriteString("hint", hint);
-            }
-
-            w.WriteEndObject();
-        });
+        ArgumentNullException.ThrowIfNull(nextActions);
+        var task = ToJson(rules, record, finished) with { NextActions = nextActions.Select(ToJson).ToList(), Hint = hint };
+        return JsonSerializer.SerializeToElement(task, ToolJsonContext.Default.TaskJson);
     }
 
     /// <summary>The text an agent reads for a task.</summary>
@@ -155,26 +147,8 @@ public static class TaskView
     public static (JsonElement Structured, string Text) Refusal(string code, string message, Fix? fix, string? taskId = null)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var structured = Write(w =>
-        {
-            w.WriteStartObject();
-            if (taskId is not null)
-            {
-                w.WriteString("task_id", taskId);
-            }
-
-            w.WriteStartObject("error");
-            w.WriteString("code", code);
-            w.WriteString("message", message);
-            if (fix is not null)
-            {
-                w.WritePropertyName("fix");
-                WriteFix(w, fix);
-            }
-
-            w.WriteEndObject();
-            w.WriteEndObject();
-        });
+        var refusal = new RefusalJson { TaskId = taskId, Error = new ErrorJson { Code = code, Message = message, Fix = fix is null ? null : ToJson(fix) } };
+        var structured = JsonSerializer.SerializeToElement(refusal, ToolJsonContext.Default.RefusalJson);
         var text = fix is null ? message : $"{message} Fix: call {CallText(fix)}{(fix.Then is null ? string.Empty : " then " + fix.Then)}.";
         return (structured, text);
     }
@@ -214,232 +188,116 @@ public static class TaskView
         return document.RootElement.Clone();
     }
 
-    /// <summary>Writes the fields of a task (without braces).</summary>
-    public static void WriteTaskFields(Utf8JsonWriter w, SpecRules rules, TaskRecord record, FetchResponse? finished)
+    /// <summary>Writes a task (as list_tasks shows it: no next actions) with the time it was made.</summary>
+    public static void WriteTask(Utf8JsonWriter w, SpecRules rules, TaskRecord record, FetchResponse? finished, DateTimeOffset createdAt)
     {
         ArgumentNullException.ThrowIfNull(w);
+        var task = ToJson(rules, record, finished) with { CreatedAt = createdAt.ToString("O", CultureInfo.InvariantCulture) };
+        JsonSerializer.Serialize(w, task, ToolJsonContext.Default.TaskJson);
+    }
+
+    private static TaskJson ToJson(SpecRules rules, TaskRecord record, FetchResponse? finished)
+    {
         ArgumentNullException.ThrowIfNull(rules);
         ArgumentNullException.ThrowIfNull(record);
-        w.WriteString("task_id", record.TaskId);
-        w.WriteString("operation", record.Operation);
-        if (record.Status is not null)
+        var task = new TaskJson
         {
-            w.WriteString("status", record.Status);
-        }
-
-        w.WriteString("state", record.State.ToString().ToLowerInvariant());
-        if (record.Percentage is { } pct)
-        {
-            w.WriteNumber("percentage", pct);
-        }
-
-        if (record.Stage is not null)
-        {
-            w.WriteString("stage", record.Stage);
-        }
-
-        if (record.ResultKind is not null)
-        {
-            w.WriteString("result_kind", record.ResultKind);
-        }
-
-        if (record.ParentTaskId is not null)
-        {
-            w.WriteString("parent_task_id", record.ParentTaskId);
-        }
-
-        if (record.Error is not null)
-        {
-            w.WriteStartObject("error");
-            w.WriteString("code", "task_failed");
-            w.WriteString("message", record.Error);
-            w.WriteEndObject();
-        }
-
+            TaskId = record.TaskId,
+            Operation = record.Operation,
+            Status = record.Status,
+            State = record.State.ToString().ToLowerInvariant(),
+            Percentage = record.Percentage,
+            Stage = record.Stage,
+            ResultKind = record.ResultKind,
+            ParentTaskId = record.ParentTaskId,
+            Error = record.Error is null ? null : new ErrorJson { Code = RefusalCodes.TaskFailed, Message = record.Error },
+        };
         if (finished is null)
         {
-            return;
+            return task;
         }
 
         var urls = ImageUrls(rules, record, finished);
         if (urls.Count > 0)
         {
-            w.WriteStartArray("images");
-            for (var i = 0; i < urls.Count; i++)
+            task = task with
             {
-                w.WriteStartObject();
-                w.WriteNumber("index", i + 1);
-                w.WriteString("url", urls[i]);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            if (urls.Count > 1 && finished.OriginalImageUrl is { } grid)
-            {
-                w.WriteString("grid_image_url", grid);
-            }
+                Images = urls.Select((url, i) => new ImageJson(i + 1, url)).ToList(),
+                GridImageUrl = urls.Count > 1 ? finished.OriginalImageUrl : null,
+            };
         }
 
         if (record.ResultKind is { } kind && rules.FindResult(kind) is { } result)
         {
-            w.WriteStartObject("result");
+            var fields = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
             foreach (var field in result.Fields)
             {
-                if (field.IsList)
-                {
-                    w.WriteStartArray(field.Name);
-                    foreach (var item in finished.GetStringList(field.Wire) ?? [])
-                    {
-                        w.WriteStringValue(item);
-                    }
-
-                    w.WriteEndArray();
-                }
-                else
-                {
-                    w.WriteString(field.Name, finished.GetString(field.Wire));
-                }
+                fields[field.Name] = field.IsList
+                    ? JsonSerializer.SerializeToElement((finished.GetStringList(field.Wire) ?? []).ToArray(), ToolJsonContext.Default.StringArray)
+                    : JsonSerializer.SerializeToElement(finished.GetString(field.Wire), ToolJsonContext.Default.String);
             }
 
-            w.WriteEndObject();
-        }
-    }
-
-    private static void WriteNextActions(Utf8JsonWriter w, IReadOnlyList<NextAction> actions)
-    {
-        w.WriteStartArray("next_actions");
-        foreach (var action in actions)
-        {
-            w.WriteStartObject();
-            w.WriteString("tool", action.Tool);
-            WriteStrings(w, "arguments", action.Arguments);
-            WriteChoices(w, "choices", action.Choices);
-            WriteNeeds(w, action.Needs);
-            w.WriteString("description", action.Description);
-            w.WriteEndObject();
+            task = task with { Result = fields };
         }
 
-        w.WriteEndArray();
+        return task;
     }
 
-    private static void WriteStrings(Utf8JsonWriter w, string name, IReadOnlyDictionary<string, string> values)
+    private static NextActionJson ToJson(NextAction action) => new()
     {
-        w.WriteStartObject(name);
-        foreach (var pair in values)
+        Tool = action.Tool,
+        Arguments = action.Arguments,
+        Choices = ToJson(action.Choices),
+        Needs = ToJson(action.Needs),
+        Description = action.Description,
+    };
+
+    private static FixJson ToJson(Fix fix)
+    {
+        var arguments = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var (name, value) in fix.Arguments)
         {
-            w.WriteString(pair.Key, pair.Value);
+            arguments[name] = JsonSerializer.SerializeToElement(value, ToolJsonContext.Default.String);
         }
 
-        w.WriteEndObject();
+        foreach (var (name, value) in fix.Values)
+        {
+            arguments[name] = value;
+        }
+
+        return new FixJson
+        {
+            Tool = fix.Tool,
+            Arguments = arguments,
+            Choices = ToJson(fix.Choices),
+            Needs = ToJson(fix.Needs),
+            Then = fix.Then,
+            ThenCalls = fix.ThenCalls.Count == 0 ? null : fix.ThenCalls.Select(ToJson).ToList(),
+        };
     }
 
-    private static void WriteChoices(Utf8JsonWriter w, string name, IReadOnlyDictionary<string, IReadOnlyList<object>> choices)
-    {
-        w.WriteStartObject(name);
-        foreach (var pair in choices)
-        {
-            w.WriteStartArray(pair.Key);
-            foreach (var value in pair.Value)
+    private static Dictionary<string, IReadOnlyList<JsonElement>> ToJson(IReadOnlyDictionary<string, IReadOnlyList<object>> choices) =>
+        choices.ToDictionary(c => c.Key, c => (IReadOnlyList<JsonElement>)c.Value.Select(ToolJsonContext.Value).ToList(), StringComparer.Ordinal);
+
+    private static Dictionary<string, NeedJson> ToJson(IReadOnlyDictionary<string, Need> needs) =>
+        needs.ToDictionary(
+            n => n.Key,
+            n => new NeedJson
             {
-                switch (value)
-                {
-                    case int i: w.WriteNumberValue(i); break;
-                    case double d: w.WriteNumberValue(d); break;
-                    default: w.WriteStringValue(Convert.ToString(value, CultureInfo.InvariantCulture)); break;
-                }
-            }
-
-            w.WriteEndArray();
-        }
-
-        w.WriteEndObject();
-    }
+                Type = n.Value.Type,
+                Stages = n.Value.Stages.Count == 0 ? null : n.Value.Stages,
+                MadeBy = n.Value.MadeBy.Count == 0 ? null : n.Value.MadeBy,
+                From = n.Value.FromPreviousCall ? "previous_call" : null,
+                Description = n.Value.Description,
+                How = n.Value.How,
+            },
+            StringComparer.Ordinal);
 
     /// <summary>A call as an agent reads it: tool(name="value", choice=1|2, need=&lt;what&gt;).</summary>
     public static string CallText(Fix call)
     {
         ArgumentNullException.ThrowIfNull(call);
         return $"{call.Tool}({Describe(call.Arguments, call.Values, call.Choices, call.Needs)})";
-    }
-
-    private static void WriteFix(Utf8JsonWriter w, Fix fix)
-    {
-        w.WriteStartObject();
-        w.WriteString("tool", fix.Tool);
-        w.WriteStartObject("arguments");
-        foreach (var pair in fix.Arguments)
-        {
-            w.WriteString(pair.Key, pair.Value);
-        }
-
-        foreach (var pair in fix.Values)
-        {
-            w.WritePropertyName(pair.Key);
-            pair.Value.WriteTo(w);
-        }
-
-        w.WriteEndObject();
-        WriteChoices(w, "choices", fix.Choices);
-        WriteNeeds(w, fix.Needs);
-        if (fix.Then is not null)
-        {
-            w.WriteString("then", fix.Then);
-        }
-
-        if (fix.ThenCalls.Count > 0)
-        {
-            w.WriteStartArray("then_calls");
-            foreach (var call in fix.ThenCalls)
-            {
-                WriteFix(w, call);
-            }
-
-            w.WriteEndArray();
-        }
-
-        w.WriteEndObject();
-    }
-
-    private static void WriteNeeds(Utf8JsonWriter w, IReadOnlyDictionary<string, Need> needs)
-    {
-        w.WriteStartObject("needs");
-        foreach (var (name, need) in needs)
-        {
-            w.WriteStartObject(name);
-            w.WriteString("type", need.Type);
-            if (need.Stages.Count > 0)
-            {
-                w.WriteStartArray("stages");
-                foreach (var stage in need.Stages)
-                {
-                    w.WriteStringValue(stage);
-                }
-
-                w.WriteEndArray();
-            }
-
-            if (need.MadeBy.Count > 0)
-            {
-                w.WriteStartArray("made_by");
-                foreach (var maker in need.MadeBy)
-                {
-                    w.WriteStringValue(maker);
-                }
-
-                w.WriteEndArray();
-            }
-
-            if (need.FromPreviousCall)
-            {
-                w.WriteString("from", "previous_call");
-            }
-
-            w.WriteString("description", need.Description);
-            w.WriteString("how", need.How);
-            w.WriteEndObject();
-        }
-
-        w.WriteEndObject();
     }
 
     private static string Describe(IReadOnlyDictionary<string, string> arguments, IReadOnlyDictionary<string, JsonElement> values, IReadOnlyDictionary<string, IReadOnlyList<object>> choices, IReadOnlyDictionary<string, Need> needs)

@@ -197,10 +197,7 @@ public sealed class ToolCatalog
             w.WriteStartArray("tasks");
             foreach (var record in records)
             {
-                w.WriteStartObject();
-                TaskView.WriteTaskFields(w, rules, record, record.ResultJson is { } json ? FetchResponse.Parse(System.Text.Encoding.UTF8.GetBytes(json)) : null);
-                w.WriteString("created_at", record.CreatedAt.ToString("O", CultureInfo.InvariantCulture));
-                w.WriteEndObject();
+                TaskView.WriteTask(w, rules, record, record.ResultJson is { } json ? FetchResponse.Parse(System.Text.Encoding.UTF8.GetBytes(json)) : null, record.CreatedAt);
             }
 
             w.WriteEndArray();

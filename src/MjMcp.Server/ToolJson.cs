@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace MjMcp.Server;
+
+/// <summary>A task as the tools return it (structured content); null members are left out.</summary>
+internal sealed record TaskJson
+{
+    [JsonPropertyName("task_id")]
+    public required string TaskId { get; init; }
+
+    [JsonPropertyName("operation")]
+    public required string Operation { get; init; }
+
+    [JsonPropertyName("status")]
+    public string? Status { get; init; }
+
+    [JsonPropertyName("state")]
+    public required string State { get; init; }
+
+    [JsonPropertyName("percentage")]
+    public int? Percentage { get; init; }
+
+    [JsonPropertyName("stage")]
+    public string? Stage { get; init; }
+
+    [JsonPropertyName("result_kind")]
+    public string? ResultKind { get; init; }
+
+    [JsonPropertyName("parent_task_id")]
+    public string? ParentTaskId { get; init; }
+
+    [JsonPropertyName("error")]
+    public ErrorJson? Error { get; init; }
+
+    [JsonPropertyName("images")]
+    public IReadOnlyList<ImageJson>? Images { get; init; }
+
+    [JsonPropertyName("grid_image_url")]
+    public string? GridImageUrl { get; init; }
+
+    /// <summary>A data result's fields: a string (or null) or a list of strings each.</summary>
+    [JsonPropertyName("result")]
+    public IReadOnlyDictionary<string, JsonElement>? Result { get; init; }
+
+    [JsonPropertyName("next_actions")]
+    public IReadOnlyList<NextActionJson>? NextActions { get; init; }
+
+    [JsonPropertyName("hint")]
+    public string? Hint { get; init; }
+
+    [JsonPropertyName("created_at")]
+    public string? CreatedAt { get; init; }
+}
+
+/// <summary>One image of a finished task: its 1-based index (what upscale_1x takes) and URL.</summary>
+internal sealed record ImageJson([property: JsonPropertyName("index")] int Index, [property: JsonPropertyName("url")] string Url);
+
+/// <summary>What went wrong, and the call that fixes it.</summary>
+internal sealed record ErrorJson
+{
+    [JsonPropertyName("code")]
+    public required string Code { get; init; }
+
+    [JsonPropertyName("message")]
+    public required string Message { get; init; }
+
+    [JsonPropertyName("fix")]
+    public FixJson? Fix { get; init; }
+}
+
+/// <summary>A refused call's result: the error, and the task_id when the provider did accept the task.</summary>
+internal sealed record RefusalJson
+{
+    [JsonPropertyName("task_id")]
+    public string? TaskId { get; init; }
+
+    [JsonPropertyName("error")]
+    public required ErrorJson Error { get; init; }
+}
+
+/// <summary>A call the agent may make next.</summary>
+internal sealed record NextActionJson
+{
+    [JsonPropertyName("tool")]
+    public required string Tool { get; init; }
+
+    [JsonPropertyName("arguments")]
+    public required IReadOnlyDictionary<string, string> Arguments { get; init; }
+
+    [JsonPropertyName("choices")]
+    public required IReadOnlyDictionary<string, IReadOnlyList<JsonElement>> Choices { get; init; }
+
+    [JsonPropertyName("needs")]
+    public required IReadOnlyDictionary<string, NeedJson> Needs { get; init; }
+
+    [JsonPropertyName("description")]
+    public required string Description { get; init; }
+}
+
+/// <summary>A fix: a call that runs as written once its needs are filled, and the calls after it.</summary>
+internal sealed record FixJson
+{
+    [JsonPropertyName("tool")]
+    public required string Tool { get; init; }
+
+    [JsonPropertyName("arguments")]
+    public required IReadOnlyDictionary<string, JsonElement> Arguments { get; init; }
+
+    [JsonPropertyName("choices")]
+    public required IReadOnlyDictionary<string, IReadOnlyList<JsonElement>> Choices { get; init; }
+
+    [JsonPropertyName("needs")]
+    public required IReadOnlyDictionary<string, NeedJson> Needs { get; init; }
+
+    [JsonPropertyName("then")]
+    public string? Then { get; init; }
+
+    [JsonPropertyName("then_calls")]
+    public IReadOnlyList<FixJson>? ThenCalls { get; init; }
+}
+
+/// <summary>A value the agent must supply: its type, what it is and how to get one.</summary>
+internal sealed record NeedJson
+{
+    [JsonPropertyName("type")]
+    public required string Type { get; init; }
+
+    [JsonPropertyName("stages")]
+    public IReadOnlyList<string>? Stages { get; init; }
+
+    [JsonPropertyName("made_by")]
+    public IReadOnlyList<string>? MadeBy { get; init; }
+
+    [JsonPropertyName("from")]
+    public string? From { get; init; }
+
+    [JsonPropertyName("description")]
+    public required string Description { get; init; }
+
+    [JsonPropertyName("how")]
+    public required string How { get; init; }
+}
+
+/// <summary>
+/// The tools' JSON, written by the System.Text.Json source generator: no reflection (NativeAOT-safe), and the shape
+/// lives in the records above instead of in writer calls.
+/// </summary>
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(TaskJson))]
+[JsonSerializable(typeof(RefusalJson))]
+[JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(string[]))]
+[JsonSerializable(typeof(int))]
+[JsonSerializable(typeof(double))]
+internal sealed partial class ToolJsonContext : JsonSerializerContext
+{
+    /// <summary>A choice value (a number or a string) as JSON.</summary>
+    public static JsonElement Value(object value) => value switch
+    {
+        int i => JsonSerializer.SerializeToElement(i, Default.Int32),
+        double d => JsonSerializer.SerializeToElement(d, Default.Double),
+        _ => JsonSerializer.SerializeToElement(Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty, Default.String),
+    };
+}
