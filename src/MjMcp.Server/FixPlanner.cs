@@ -8,12 +8,75 @@ namespace MjMcp.Server;
 /// Plans the fixes of refused calls from the stage-rule table alone (no per-tool code): the operations form a graph
 /// over (stage, making operation) states, and a fix is the cheapest chain of calls from the nearest usable task (the
 /// refused parent itself, then its ancestors, then nothing: a starting operation) to a form of the wanted operation.
-/// Every call of a fix runs as written once its <c>needs</c> are filled.
+/// Every call of a fix runs as written once its <c>needs</c> are filled. The next actions of a finished task come from
+/// the same table.
 /// </summary>
 public static class FixPlanner
 {
     // A search over at most |stages| x |operations| states; chains longer than this are not fixes an agent follows.
     private const int MaxCalls = 5;
+
+    /// <summary>The actions valid on a finished task of <paramref name="stage"/> made by <paramref name="operation"/>.</summary>
+    public static IReadOnlyList<NextAction> NextActions(SpecRules rules, string taskId, string? stage, string? operation)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
+        var actions = new List<NextAction>();
+        if (stage is null)
+        {
+            return actions;
+        }
+
+        foreach (var op in rules.Operations)
+        {
+            foreach (var form in op.FormsForStage(stage))
+            {
+                if (form.Parent!.Operations.Count > 0 && (operation is null || !form.Parent.Operations.Contains(operation, StringComparer.Ordinal)))
+                {
+                    continue;
+                }
+
+                var choices = new Dictionary<string, IReadOnlyList<object>>(StringComparer.Ordinal);
+                var needs = new Dictionary<string, Need>(StringComparer.Ordinal);
+                foreach (var param in form.Params.Where(p => p.Required))
+                {
+                    if (Choices(param) is { } values)
+                    {
+                        choices[param.Wire] = values;
+                    }
+                    else
+                    {
+                        needs[param.Wire] = FixPlanner.NeedOf(rules, param);
+                    }
+                }
+
+                actions.Add(new NextAction(
+                    op.ToolName,
+                    new Dictionary<string, string>(StringComparer.Ordinal) { [form.Parent.Field] = taskId },
+                    choices,
+                    needs,
+                    form.Summary));
+            }
+        }
+
+        return actions;
+    }
+
+    /// <summary>The values an agent may pick for a parameter, when there is a short list.</summary>
+    public static IReadOnlyList<object>? Choices(ParamRule param)
+    {
+        ArgumentNullException.ThrowIfNull(param);
+        switch (param.Kind)
+        {
+            case ParamKind.Enum:
+                return param.Values.Cast<object>().ToArray();
+            case ParamKind.Int when param.Min is { } min && param.Max is { } max && max - min <= 20:
+                return Enumerable.Range((int)min, (int)(max - min) + 1).Cast<object>().ToArray();
+            case ParamKind.Number when param.Min is { } min && param.Max is { } max:
+                return new object[] { min, (min + max) / 2, max }.Distinct().ToArray();
+            default:
+                return null;
+        }
+    }
 
     /// <summary>One call of a plan: an operation and the form it uses.</summary>
     public sealed record Step(OperationRule Operation, FormRule Form);
@@ -161,7 +224,7 @@ public static class FixPlanner
             {
                 continue;
             }
-            else if (TaskView.Choices(param) is { } list)
+            else if (Choices(param) is { } list)
             {
                 choices[param.Wire] = list;
             }
@@ -227,7 +290,7 @@ public static class FixPlanner
         string Tool(string operation) => rules.FindOperation(operation)?.ToolName ?? operation;
     }
 
-    private static int NeedsCount(FormRule form) => form.Params.Count(p => p.Required && TaskView.Choices(p) is null);
+    private static int NeedsCount(FormRule form) => form.Params.Count(p => p.Required && Choices(p) is null);
 
     private static string Number(double value) => value.ToString(CultureInfo.InvariantCulture);
 }

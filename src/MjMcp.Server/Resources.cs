@@ -64,7 +64,7 @@ public sealed class TaskResource : McpServerResource
             return new ReadResourceResult { Contents = [BlobResourceContents.FromBytes(bytes, uri, PreviewService.MimeType)] };
         }
 
-        var actions = record.State == Rules.TaskState.Finished ? TaskView.NextActions(rules, record.TaskId, record.Stage, record.Operation) : [];
+        var actions = record.State == Rules.TaskState.Finished ? FixPlanner.NextActions(rules, record.TaskId, record.Stage, record.Operation) : [];
         var element = TaskView.Task(rules, record, finished, actions, null);
         return new ReadResourceResult { Contents = [new TextResourceContents { Uri = uri, MimeType = "application/json", Text = element.GetRawText() }] };
     }

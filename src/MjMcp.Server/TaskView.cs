@@ -13,67 +13,8 @@ namespace MjMcp.Server;
 /// </summary>
 public static class TaskView
 {
-    /// <summary>The actions valid on a finished task of <paramref name="stage"/> made by <paramref name="operation"/>.</summary>
-    public static IReadOnlyList<NextAction> NextActions(SpecRules rules, string taskId, string? stage, string? operation)
-    {
-        ArgumentNullException.ThrowIfNull(rules);
-        var actions = new List<NextAction>();
-        if (stage is null)
-        {
-            return actions;
-        }
-
-        foreach (var op in rules.Operations)
-        {
-            foreach (var form in op.FormsForStage(stage))
-            {
-                if (form.Parent!.Operations.Count > 0 && (operation is null || !form.Parent.Operations.Contains(operation, StringComparer.Ordinal)))
-                {
-                    continue;
-                }
-
-                var choices = new Dictionary<string, IReadOnlyList<object>>(StringComparer.Ordinal);
-                var needs = new Dictionary<string, Need>(StringComparer.Ordinal);
-                foreach (var param in form.Params.Where(p => p.Required))
-                {
-                    if (Choices(param) is { } values)
-                    {
-                        choices[param.Wire] = values;
-                    }
-                    else
-                    {
-                        needs[param.Wire] = FixPlanner.NeedOf(rules, param);
-                    }
-                }
-
-                actions.Add(new NextAction(
-                    op.ToolName,
-                    new Dictionary<string, string>(StringComparer.Ordinal) { [form.Parent.Field] = taskId },
-                    choices,
-                    needs,
-                    form.Summary));
-            }
-        }
-
-        return actions;
-    }
-
-    /// <summary>The values an agent may pick for a parameter, when there is a short list.</summary>
-    public static IReadOnlyList<object>? Choices(ParamRule param)
-    {
-        ArgumentNullException.ThrowIfNull(param);
-        switch (param.Kind)
-        {
-            case ParamKind.Enum:
-                return param.Values.Cast<object>().ToArray();
-            case ParamKind.Int when param.Min is { } min && param.Max is { } max && max - min <= 20:
-                return Enumerable.Range((int)min, (int)(max - min) + 1).Cast<object>().ToArray();
-            case ParamKind.Number when param.Min is { } min && param.Max is { } max:
-                return new object[] { min, (min + max) / 2, max }.Distinct().ToArray();
-            default:
-                return null;
-        }
-    }
+    /// <summary>Why a submit is uncertain when the journal has no error for it: the process died while sending.</summary>
+    public const string UncertainReason = "the server stopped while sending it";
 
     /// <summary>A task as structured content, with the calls valid next and a hint.</summary>
     public static JsonElement Task(SpecRules rules, TaskRecord record, FetchResponse? finished, IReadOnlyList<NextAction> nextActions, string? hint)
@@ -188,12 +129,30 @@ public static class TaskView
         return document.RootElement.Clone();
     }
 
-    /// <summary>Writes a task (as list_tasks shows it: no next actions) with the time it was made.</summary>
-    public static void WriteTask(Utf8JsonWriter w, SpecRules rules, TaskRecord record, FetchResponse? finished, DateTimeOffset createdAt)
+    /// <summary>list_tasks' structured content: the uncertain submits, and the tasks (no next actions) with the time each was made.</summary>
+    public static JsonElement Listing(SpecRules rules, IReadOnlyList<SubmitIntent> uncertain, IReadOnlyList<TaskRecord> records)
     {
-        ArgumentNullException.ThrowIfNull(w);
-        var task = ToJson(rules, record, finished) with { CreatedAt = createdAt.ToString("O", CultureInfo.InvariantCulture) };
-        JsonSerializer.Serialize(w, task, ToolJsonContext.Default.TaskJson);
+        ArgumentNullException.ThrowIfNull(uncertain);
+        ArgumentNullException.ThrowIfNull(records);
+        var intents = uncertain.Select(intent =>
+        {
+            using var arguments = JsonDocument.Parse(intent.Arguments);
+            return new IntentJson
+            {
+                IntentId = intent.IntentId,
+                Operation = intent.Operation,
+                ParentTaskId = intent.ParentTaskId,
+                Arguments = arguments.RootElement.Clone(),
+                Reason = intent.Error ?? UncertainReason,
+                CreatedAt = intent.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+                Advice = "The provider may have created this task; a webhook attaches it here when it arrives. Do not resubmit blindly (it may be charged twice).",
+            };
+        }).ToList();
+        var tasks = records.Select(record => ToJson(rules, record, record.ResultJson is { } json ? FetchResponse.Parse(Encoding.UTF8.GetBytes(json)) : null) with
+        {
+            CreatedAt = record.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+        }).ToList();
+        return JsonSerializer.SerializeToElement(new ListingJson(intents, tasks), ToolJsonContext.Default.ListingJson);
     }
 
     private static TaskJson ToJson(SpecRules rules, TaskRecord record, FetchResponse? finished)

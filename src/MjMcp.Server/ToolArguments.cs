@@ -183,7 +183,7 @@ public static class ToolArguments
         var choices = new Dictionary<string, IReadOnlyList<object>>(StringComparer.Ordinal);
         foreach (var problem in problems)
         {
-            if (parameters.FirstOrDefault(p => p.Wire == problem.Parameter) is { } param && TaskView.Choices(param) is { } values)
+            if (parameters.FirstOrDefault(p => p.Wire == problem.Parameter) is { } param && FixPlanner.Choices(param) is { } values)
             {
                 choices[param.Wire] = values;
             }

@@ -167,49 +167,14 @@ public sealed class ToolCatalog
         var uncertain = _journal.UncertainIntents(limit)
             .Where(i => (parent is null || i.ParentTaskId == parent) && (stage is null || _rules.FindOperation(i.Operation)?.Produces == stage))
             .ToList();
-        var structured = TaskView.Write(w =>
-        {
-            w.WriteStartObject();
-            w.WriteStartArray("uncertain");
-            foreach (var intent in uncertain)
-            {
-                w.WriteStartObject();
-                w.WriteString("intent_id", intent.IntentId);
-                w.WriteString("operation", intent.Operation);
-                if (intent.ParentTaskId is not null)
-                {
-                    w.WriteString("parent_task_id", intent.ParentTaskId);
-                }
-
-                w.WritePropertyName("arguments");
-                using (var arguments = JsonDocument.Parse(intent.Arguments))
-                {
-                    arguments.RootElement.WriteTo(w);
-                }
-
-                w.WriteString("reason", intent.Error ?? "the server stopped while sending it");
-                w.WriteString("created_at", intent.CreatedAt.ToString("O", CultureInfo.InvariantCulture));
-                w.WriteString("advice", "The provider may have created this task; a webhook attaches it here when it arrives. Do not resubmit blindly (it may be charged twice).");
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            w.WriteStartArray("tasks");
-            foreach (var record in records)
-            {
-                TaskView.WriteTask(w, rules, record, record.ResultJson is { } json ? FetchResponse.Parse(System.Text.Encoding.UTF8.GetBytes(json)) : null, record.CreatedAt);
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-        });
+        var structured = TaskView.Listing(rules, uncertain, records);
         var text = records.Count == 0
             ? "No tasks yet. Start with imagine."
             : string.Join("\n", records.Select(r => $"{r.TaskId}  {r.Operation,-16} {(r.Stage ?? r.ResultKind ?? "?"),-10} {r.State.ToString().ToLowerInvariant()}{(r.ParentTaskId is null ? string.Empty : "  parent " + r.ParentTaskId)}"));
         if (uncertain.Count > 0)
         {
             text += "\nUncertain submits (the provider may have made these; do not resubmit blindly):\n" +
-                string.Join("\n", uncertain.Select(i => $"intent {i.IntentId}  {i.Operation,-16} {(i.ParentTaskId is null ? string.Empty : "parent " + i.ParentTaskId + "  ")}{i.Error ?? "the server stopped while sending it"}"));
+                string.Join("\n", uncertain.Select(i => $"intent {i.IntentId}  {i.Operation,-16} {(i.ParentTaskId is null ? string.Empty : "parent " + i.ParentTaskId + "  ")}{i.Error ?? TaskView.UncertainReason}"));
         }
         return ValueTask.FromResult(new CallToolResult { Content = [new TextContentBlock { Text = text }], StructuredContent = structured });
     }

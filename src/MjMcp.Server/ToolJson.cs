@@ -143,6 +143,36 @@ internal sealed record NeedJson
     public required string How { get; init; }
 }
 
+/// <summary>A submit whose outcome is unknown: the provider may have created (and charged) a task for it.</summary>
+internal sealed record IntentJson
+{
+    [JsonPropertyName("intent_id")]
+    public required string IntentId { get; init; }
+
+    [JsonPropertyName("operation")]
+    public required string Operation { get; init; }
+
+    [JsonPropertyName("parent_task_id")]
+    public string? ParentTaskId { get; init; }
+
+    [JsonPropertyName("arguments")]
+    public required JsonElement Arguments { get; init; }
+
+    [JsonPropertyName("reason")]
+    public required string Reason { get; init; }
+
+    [JsonPropertyName("created_at")]
+    public required string CreatedAt { get; init; }
+
+    [JsonPropertyName("advice")]
+    public required string Advice { get; init; }
+}
+
+/// <summary>list_tasks' result: the uncertain submits and the journal's tasks, newest first.</summary>
+internal sealed record ListingJson(
+    [property: JsonPropertyName("uncertain")] IReadOnlyList<IntentJson> Uncertain,
+    [property: JsonPropertyName("tasks")] IReadOnlyList<TaskJson> Tasks);
+
 /// <summary>
 /// The tools' JSON, written by the System.Text.Json source generator: no reflection (NativeAOT-safe), and the shape
 /// lives in the records above instead of in writer calls.
@@ -150,6 +180,7 @@ internal sealed record NeedJson
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(TaskJson))]
 [JsonSerializable(typeof(RefusalJson))]
+[JsonSerializable(typeof(ListingJson))]
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(string[]))]
 [JsonSerializable(typeof(int))]

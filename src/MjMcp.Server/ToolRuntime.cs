@@ -477,7 +477,7 @@ public sealed partial class ToolRuntime
 
     private CallToolResult Report(TaskRecord record, FetchResponse? finished, string? hint, byte[]? preview)
     {
-        var actions = record.State == TaskState.Finished ? TaskView.NextActions(Rules, record.TaskId, record.Stage, record.Operation) : [];
+        var actions = record.State == TaskState.Finished ? FixPlanner.NextActions(Rules, record.TaskId, record.Stage, record.Operation) : [];
         var content = new List<ContentBlock> { new TextContentBlock { Text = TaskView.TaskText(Rules, record, finished, actions, hint) } };
         if (preview is not null)
         {

@@ -94,7 +94,7 @@ public static class WorkflowGuide
         operation.ProducesStage ? Wording.A(operation.Produces) : $"{Wording.A(operation.Produces)} result";
 
     private static string Values(ParamRule param) =>
-        TaskView.Choices(param) is { } choices
+        FixPlanner.Choices(param) is { } choices
             ? string.Join("|", choices.Select(c => Convert.ToString(c, CultureInfo.InvariantCulture)))
             : param.Summary.TrimEnd('.');
 }
