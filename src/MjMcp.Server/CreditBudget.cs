@@ -102,34 +102,20 @@ public sealed class CreditBudget
             then += ", or make a call that costs at most " + Credits(remaining);
         }
 
-        var structured = TaskView.Write(w =>
+        var refusal = new BudgetRefusalJson(new BudgetErrorJson
         {
-            w.WriteStartObject();
-            w.WriteStartObject("error");
-            w.WriteString("code", "budget_exceeded");
-            w.WriteString("message", message);
-            w.WriteString("budget", perDay ? "day" : "process");
-            w.WriteNumber("cost", cost);
-            w.WriteNumber("remaining", remaining);
-            w.WriteNumber("budget_credits", budget);
-            w.WriteNumber("spent", spent);
-            w.WriteString("setting", setting);
-            if (perDay)
-            {
-                w.WriteString("resets_at", resetsAt.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
-            }
-
-            w.WriteStartObject("fix");
-            w.WriteString("tool", "account");
-            w.WriteStartObject("arguments");
-            w.WriteEndObject();
-            w.WriteStartObject("choices");
-            w.WriteEndObject();
-            w.WriteString("then", then);
-            w.WriteEndObject();
-            w.WriteEndObject();
-            w.WriteEndObject();
+            Code = RefusalCodes.BudgetExceeded,
+            Message = message,
+            Budget = perDay ? "day" : "process",
+            Cost = cost,
+            Remaining = remaining,
+            BudgetCredits = budget,
+            Spent = spent,
+            Setting = setting,
+            ResetsAt = perDay ? resetsAt.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture) : null,
+            Fix = new FixJson { Tool = "account", Arguments = new Dictionary<string, JsonElement>(), Choices = new Dictionary<string, IReadOnlyList<JsonElement>>(), Needs = new Dictionary<string, NeedJson>(), Then = then },
         });
+        var structured = JsonSerializer.SerializeToElement(refusal, ToolJsonContext.Default.BudgetRefusalJson);
         return new CallToolResult
         {
             IsError = true,
@@ -138,37 +124,27 @@ public sealed class CreditBudget
         };
     }
 
-    /// <summary>Writes <c>"budget": { "process": {…}, "day": {…} }</c> (spent, and budget and remaining when set; the day is the journal's clock's UTC day) for <c>account</c>.</summary>
-    public void WriteStatus(Utf8JsonWriter writer)
+    /// <summary>The spend for <c>account</c>: "process" and "day" (spent, and budget and remaining when set; the day is the journal's clock's UTC day), or null when the journal cannot be read.</summary>
+    internal IReadOnlyDictionary<string, SpendJson>? Status()
     {
-        ArgumentNullException.ThrowIfNull(writer);
         if (Spent() is not { } spent)
         {
-            return;
+            return null;
         }
 
-        writer.WriteStartObject("budget");
-        Part("process", spent.ProcessSpent, ProcessBudget, null);
-        Part("day", spent.DaySpent, DailyBudget, spent.Day);
-        writer.WriteEndObject();
-
-        void Part(string name, long used, int? budget, string? day)
+        return new Dictionary<string, SpendJson>(StringComparer.Ordinal)
         {
-            writer.WriteStartObject(name);
-            if (day is not null)
-            {
-                writer.WriteString("date", day);
-            }
+            ["process"] = Part(spent.ProcessSpent, ProcessBudget, null),
+            ["day"] = Part(spent.DaySpent, DailyBudget, spent.Day),
+        };
 
-            writer.WriteNumber("spent", used);
-            if (budget is { } b)
-            {
-                writer.WriteNumber("budget", b);
-                writer.WriteNumber("remaining", Math.Max(0, b - used));
-            }
-
-            writer.WriteEndObject();
-        }
+        static SpendJson Part(long used, int? budget, string? day) => new()
+        {
+            Date = day,
+            Spent = used,
+            Budget = budget,
+            Remaining = budget is { } b ? Math.Max(0, b - used) : null,
+        };
     }
 
     /// <summary>The spend in words for <c>account</c>: "Spent by this server: 6 credits of 10 (4 left); today (UTC): 6 credits, no daily budget."</summary>

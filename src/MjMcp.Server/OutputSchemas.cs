@@ -24,7 +24,7 @@ public static class OutputSchemas
           "images":{"type":"array","items":{"type":"object","properties":{"index":{"type":"integer"},"url":{"type":"string"}},"required":["index","url"]}},
           "grid_image_url":{"type":"string"},
           "result":{"type":"object","description":"The fields of a data result (seed, prompts, ...)."},
-          "error":{"type":"object","properties":{"code":{"type":"string"},"message":{"type":"string"},"fix":{"type":"object","properties":{"tool":{"type":"string"},"arguments":{"type":"object"},"choices":{"type":"object"},"needs":{"type":"object"},"then":{"type":"string"},"then_calls":{"type":"array","items":{"type":"object"}}}}}},
+          "error":{"type":"object","properties":{"code":{"type":"string"},"message":{"type":"string"},"fix":{"type":"object","properties":{"tool":{"type":"string"},"arguments":{"type":"object"},"choices":{"type":"object"},"needs":{"type":"object"},"then":{"type":"string"},"then_calls":{"type":"array","items":{"type":"object"}}}},"budget":{"type":"string","enum":["process","day"],"description":"budget_exceeded: which budget."},"cost":{"type":"integer"},"remaining":{"type":"integer"},"budget_credits":{"type":"integer"},"spent":{"type":"integer"},"setting":{"type":"string"},"resets_at":{"type":"string","format":"date-time"}}},
           "next_actions":{"type":"array","items":{"type":"object","properties":{"tool":{"type":"string"},"arguments":{"type":"object"},"choices":{"type":"object"},"needs":{"type":"object"},"description":{"type":"string"}},"required":["tool","arguments"]}},
           "hint":{"type":"string"},
           "tasks":{"type":"array","items":{"type":"object"}},

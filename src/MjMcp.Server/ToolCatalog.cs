@@ -189,34 +189,8 @@ public sealed class ToolCatalog
         try
         {
             var account = await _client.GetAccountAsync(cancellationToken).ConfigureAwait(false);
-            var structured = TaskView.Write(w =>
-            {
-                w.WriteStartObject();
-                w.WriteStartObject("account");
-                if (account.Email is not null)
-                {
-                    w.WriteString("email", account.Email);
-                }
-
-                if (account.Credits is { } credits)
-                {
-                    w.WriteNumber("credits", credits);
-                }
-
-                if (account.TotalImages is { } total)
-                {
-                    w.WriteNumber("total_images", total);
-                }
-
-                if (account.Plan is not null)
-                {
-                    w.WriteString("plan", account.Plan);
-                }
-
-                w.WriteEndObject();
-                _budget.WriteStatus(w);
-                w.WriteEndObject();
-            });
+            var info = new AccountInfoJson { Email = account.Email, Credits = account.Credits, TotalImages = account.TotalImages, Plan = account.Plan };
+            var structured = JsonSerializer.SerializeToElement(new AccountJson(info, _budget.Status()), ToolJsonContext.Default.AccountJson);
             return new CallToolResult
             {
                 Content = [new TextContentBlock { Text = $"Credits: {account.Credits?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}; plan: {account.Plan ?? "unknown"}; images made: {account.TotalImages?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}. {_budget.StatusText()}" }],

@@ -173,6 +173,83 @@ internal sealed record ListingJson(
     [property: JsonPropertyName("uncertain")] IReadOnlyList<IntentJson> Uncertain,
     [property: JsonPropertyName("tasks")] IReadOnlyList<TaskJson> Tasks);
 
+/// <summary>A refusal of the spending guard: the error with the budget's figures, and what to do.</summary>
+internal sealed record BudgetRefusalJson([property: JsonPropertyName("error")] BudgetErrorJson Error);
+
+/// <summary>budget_exceeded: which budget, the call's cost, what is left, and when a daily budget resets.</summary>
+internal sealed record BudgetErrorJson
+{
+    [JsonPropertyName("code")]
+    public required string Code { get; init; }
+
+    [JsonPropertyName("message")]
+    public required string Message { get; init; }
+
+    [JsonPropertyName("budget")]
+    public required string Budget { get; init; }
+
+    [JsonPropertyName("cost")]
+    public required int Cost { get; init; }
+
+    [JsonPropertyName("remaining")]
+    public required long Remaining { get; init; }
+
+    [JsonPropertyName("budget_credits")]
+    public required int BudgetCredits { get; init; }
+
+    [JsonPropertyName("spent")]
+    public required long Spent { get; init; }
+
+    [JsonPropertyName("setting")]
+    public required string Setting { get; init; }
+
+    [JsonPropertyName("resets_at")]
+    public string? ResetsAt { get; init; }
+
+    [JsonPropertyName("fix")]
+    public required FixJson Fix { get; init; }
+}
+
+/// <summary>Credits spent by this server (a process, or a UTC day of the journal), with the budget and what is left when one is set.</summary>
+internal sealed record SpendJson
+{
+    [JsonPropertyName("date")]
+    public string? Date { get; init; }
+
+    [JsonPropertyName("spent")]
+    public required long Spent { get; init; }
+
+    [JsonPropertyName("budget")]
+    public int? Budget { get; init; }
+
+    [JsonPropertyName("remaining")]
+    public long? Remaining { get; init; }
+}
+
+/// <summary>The provider's account as it reports it.</summary>
+internal sealed record AccountInfoJson
+{
+    [JsonPropertyName("email")]
+    public string? Email { get; init; }
+
+    [JsonPropertyName("credits")]
+    public long? Credits { get; init; }
+
+    [JsonPropertyName("total_images")]
+    public long? TotalImages { get; init; }
+
+    [JsonPropertyName("plan")]
+    public string? Plan { get; init; }
+}
+
+/// <summary>account's result: the provider's account and this server's spending ("process" and "day").</summary>
+internal sealed record AccountJson(
+    [property: JsonPropertyName("account")] AccountInfoJson Account,
+    [property: JsonPropertyName("budget")] IReadOnlyDictionary<string, SpendJson>? Budget);
+
+/// <summary>upload_image's result.</summary>
+internal sealed record UploadJson([property: JsonPropertyName("image_url")] string ImageUrl);
+
 /// <summary>
 /// The tools' JSON, written by the System.Text.Json source generator: no reflection (NativeAOT-safe), and the shape
 /// lives in the records above instead of in writer calls.
@@ -181,6 +258,9 @@ internal sealed record ListingJson(
 [JsonSerializable(typeof(TaskJson))]
 [JsonSerializable(typeof(RefusalJson))]
 [JsonSerializable(typeof(ListingJson))]
+[JsonSerializable(typeof(BudgetRefusalJson))]
+[JsonSerializable(typeof(AccountJson))]
+[JsonSerializable(typeof(UploadJson))]
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(string[]))]
 [JsonSerializable(typeof(int))]

@@ -115,12 +115,7 @@ internal static class UploadImageTool
             return ToolRuntime.ProviderError(Name, ex);
         }
 
-        var structured = TaskView.Write(w =>
-        {
-            w.WriteStartObject();
-            w.WriteString("image_url", url.ToString());
-            w.WriteEndObject();
-        });
+        var structured = JsonSerializer.SerializeToElement(new UploadJson(url.ToString()), ToolJsonContext.Default.UploadJson);
         return new CallToolResult
         {
             Content = [new TextContentBlock { Text = $"Uploaded: {url}\nValid as image_url of describe, as one of the image_urls of blend (2-5 images), and as target_image_url or swap_image_url of faceswap." }],
