@@ -371,6 +371,15 @@ public sealed partial class ToolRuntime
             }
             else
             {
+                // At once, before the first poll: the client learns the task exists (and where it stood). Polls are few
+                // by design (planned from the queue phase and progress rate), so this is often the only word before the end.
+                if (token is { } t)
+                {
+                    var known = _journal.Get(taskId);
+                    var message = $"task {taskId} accepted{(known?.Percentage is { } pct ? $", {pct}%" : string.Empty)}; waiting";
+                    _ = server.NotifyProgressAsync(t, new ProgressNotificationValue { Progress = known?.Percentage ?? 0, Total = 100, Message = message }, cancellationToken: CancellationToken.None);
+                }
+
                 response = await _client.WaitAsync(taskId, progress, bound, cancellationToken).ConfigureAwait(false);
             }
 
