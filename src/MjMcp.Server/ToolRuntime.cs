@@ -189,7 +189,9 @@ public sealed partial class ToolRuntime
             return await SubmitWrittenAheadAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
         }
 
+        var queued = System.Diagnostics.Stopwatch.GetTimestamp();
         using var slot = await AcquireSlotAsync(WaitBound(args), cancellationToken).ConfigureAwait(false);
+        ServerTelemetry.QueuedForSlot(queued, slot is not null);
         if (slot is null)
         {
             return Refuse(RefusalCodes.ServerBusy, $"{_settings.MaxConcurrentSubmits} provider jobs of this server are already running (the spend cap, MJMCP_MAX_CONCURRENT_SUBMITS) and none finished within this call's wait; nothing was sent. Call {operation.ToolName} again in a moment.", null);
@@ -254,6 +256,7 @@ public sealed partial class ToolRuntime
         }
 
         Log.Submitted(_logger, operation.ToolName, taskId);
+        ServerTelemetry.Spent(operation, body);
         if (await KeepAcceptedAsync(intentId, taskId, operation, parentId, cancellationToken).ConfigureAwait(false) is { } journalProblem)
         {
             // Accepted means kept: the caller gets the task_id even though the journal could not record it.
@@ -350,6 +353,7 @@ public sealed partial class ToolRuntime
     public async ValueTask<CallToolResult> WaitAndReportAsync(string taskId, TimeSpan bound, RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        using var taskScope = ServerTelemetry.TaskScope(_logger, taskId);
         var token = request.Params?.ProgressToken;
         var server = request.Server;
         var progress = new CallbackProgress(p =>

@@ -88,6 +88,9 @@ public interface ITaskJournal : IDisposable
 
     /// <summary>The current UTC day as the spend table records it (yyyy-MM-dd).</summary>
     string Day();
+
+    /// <summary>How many tasks the journal holds in each state (the telemetry's "tasks by state" gauge).</summary>
+    IReadOnlyDictionary<TaskState, long> CountByState();
 }
 
 /// <summary>Constants every journal shares.</summary>

@@ -279,6 +279,7 @@ public abstract class SqlTaskJournal : ITaskJournal
     public SpendDecision ReserveSpend(string intentId, string processId, string operation, int credits, long? processBudget, long? dayBudget)
     {
         var day = Day();
+        using var span = ServerTelemetry.Journal("write", ["INSERT INTO spend"]);
         using var connection = Open();
         using var transaction = BeginSerializedWrite(connection);
         var processSpent = Convert.ToInt64(Scalar(connection, transaction, SpentSql + "s.process_id = @p", ("@p", processId)), CultureInfo.InvariantCulture);
@@ -315,11 +316,18 @@ public abstract class SqlTaskJournal : ITaskJournal
     public (long ProcessSpent, long DaySpent, string Day) Spent(string processId)
     {
         var day = Day();
+        using var span = ServerTelemetry.Journal("read", ["SELECT FROM spend"]);
         using var connection = Open();
         var process = Convert.ToInt64(Scalar(connection, null, SpentSql + "s.process_id = @p", ("@p", processId)), CultureInfo.InvariantCulture);
         var today = Convert.ToInt64(Scalar(connection, null, SpentSql + "s.day = @d", ("@d", day)), CultureInfo.InvariantCulture);
         return (process, today, day);
     }
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<TaskState, long> CountByState() =>
+        Read("SELECT state, COUNT(*) AS n FROM tasks GROUP BY state", [], text => (State: Enum.TryParse<TaskState>(text("state"), out var state) ? state : TaskState.Unknown, Count: long.Parse(text("n") ?? "0", CultureInfo.InvariantCulture)))
+            .GroupBy(r => r.State)
+            .ToDictionary(g => g.Key, g => g.Sum(r => r.Count));
 
     /// <inheritdoc/>
     public string Day() => Time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
@@ -345,6 +353,7 @@ public abstract class SqlTaskJournal : ITaskJournal
     /// <summary>Runs the statements in one transaction: all or nothing.</summary>
     protected void ExecuteMany(IReadOnlyList<(string Sql, (string Name, object? Value)[] Parameters)> statements)
     {
+        using var span = ServerTelemetry.Journal("write", statements.Select(s => s.Sql));
         using var connection = Open();
         using var transaction = connection.BeginTransaction();
         foreach (var (sql, parameters) in statements)
@@ -425,6 +434,7 @@ public abstract class SqlTaskJournal : ITaskJournal
     /// <summary>Runs a query and maps each row; the mapper reads columns as text (null for NULL).</summary>
     private List<T> Read<T>(string sql, (string Name, object? Value)[] parameters, Func<Func<string, string?>, T> map)
     {
+        using var span = ServerTelemetry.Journal("read", [sql]);
         using var connection = Open();
         using var command = Command(connection, null, sql, parameters);
         var list = new List<T>();
