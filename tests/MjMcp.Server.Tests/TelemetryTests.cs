@@ -89,7 +89,7 @@ public sealed class TelemetryTests(SandboxFixture fixture) : IClassFixture<Sandb
 
         // The metric names, and the service.
         var metrics = receiver.MetricNames();
-        foreach (var name in new[] { MjMcpServerTelemetry.ToolCallsMetric, MjMcpServerTelemetry.ToolDurationMetric, MjMcpServerTelemetry.RefusalsMetric, MjMcpServerTelemetry.CreditsMetric, MjMcpServerTelemetry.TasksMetric, MjMcpServerTelemetry.WebhooksMetric, MjTelemetry.SubmitsMetric, MjTelemetry.CreditsMetric, MjTelemetry.WaitDurationMetric })
+        foreach (var name in new[] { MjMcpServerTelemetry.ToolCallsMetric, MjMcpServerTelemetry.ToolDurationMetric, MjMcpServerTelemetry.RefusalsMetric, MjMcpServerTelemetry.CreditsMetric, MjMcpServerTelemetry.TasksMetric, MjMcpServerTelemetry.WebhooksMetric, MjMcpServerTelemetry.QueueWaitMetric, MjTelemetry.SubmitsMetric, MjTelemetry.CreditsMetric, MjTelemetry.WaitDurationMetric })
         {
             Assert.Contains(name, metrics);
         }
