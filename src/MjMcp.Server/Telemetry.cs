@@ -156,6 +156,11 @@ internal static partial class ServerTelemetry
     /// <summary>The tool-call filter: a span per call (tool, outcome, refusal code, task id), the call and refusal counters, the duration.</summary>
     public static McpRequestHandler<CallToolRequestParams, CallToolResult> ToolCallFilter(McpRequestHandler<CallToolRequestParams, CallToolResult> next) => async (request, cancellationToken) =>
     {
+        if (!Source.HasListeners() && !ToolCalls.Enabled && !Refusals.Enabled && !ToolDuration.Enabled)
+        {
+            return await next(request, cancellationToken).ConfigureAwait(false); // nothing observes: no work at all
+        }
+
         var tool = request.Params?.Name ?? "unknown";
         var started = Stopwatch.GetTimestamp();
         using var activity = Source.StartActivity("tools/call " + tool, ActivityKind.Server);
@@ -345,6 +350,7 @@ internal static partial class ServerTelemetry
         private static IEnumerable<Measurement<long>> Observe(ITaskJournal journal)
         {
             IReadOnlyDictionary<TaskState, long> counts;
+            using var quiet = SuppressInstrumentationScope.Begin(); // the gauge's own journal read is no span of its own
             try
             {
                 counts = journal.CountByState();

@@ -69,6 +69,7 @@ public sealed class TelemetryTests(SandboxFixture fixture) : IClassFixture<Sandb
         Assert.Equal("accepted", submit.Attributes[MjTelemetry.Tags.Outcome]);
         Assert.Contains(spans, s => s.Name == "wait" && s.TraceId == imagine.TraceId && s.Attributes.GetValueOrDefault(MjTelemetry.Tags.TaskId) == gridId);
         Assert.Contains(spans, s => s.Name == "journal write" && s.TraceId == imagine.TraceId);
+        Assert.All(spans.Where(s => s.Name.StartsWith("journal ", StringComparison.Ordinal)), s => Assert.NotEmpty(s.ParentSpanId)); // the tasks gauge's own reads make no stray root spans
 
         var upscale = Assert.Single(spans, s => s.Name == "tools/call upscale_1x");
         Assert.Equal(pickId, upscale.Attributes[MjTelemetry.Tags.TaskId]);
@@ -247,6 +248,7 @@ internal sealed class OtlpReceiver : IDisposable
             .Select(span => new OtlpSpan(
                 Proto.Text(span, 5) ?? string.Empty,
                 Convert.ToHexString(Proto.Bytes(span, 1)),
+                Convert.ToHexString(Proto.Bytes(span, 4)),
                 Proto.Attributes(span, 9)))
             .ToList();
 
@@ -305,7 +307,7 @@ internal sealed class OtlpReceiver : IDisposable
     }
 }
 
-internal sealed record OtlpSpan(string Name, string TraceId, Dictionary<string, string> Attributes);
+internal sealed record OtlpSpan(string Name, string TraceId, string ParentSpanId, Dictionary<string, string> Attributes);
 
 internal sealed record OtlpLog(string Body, string TraceId, Dictionary<string, string> Attributes);
 
