@@ -85,6 +85,9 @@ internal static class Cli
             $"PreviewHosts: {(o.PreviewHosts.Count == 0 ? "(none)" : string.Join(',', o.PreviewHosts))}",
             $"BudgetCredits: {Show(o.BudgetCredits)}",
             $"DailyBudgetCredits: {Show(o.DailyBudgetCredits)}",
+            $"Journal: {(o.Journal is { Length: > 0 } journal ? PostgresTaskJournal.Describe(journal) : "(not set: SQLite in the data directory)")}",
+            $"WebhookUrl: {Show(o.WebhookUrl)}",
+            $"MaxConcurrentJobs: {Show(o.MaxConcurrentJobs)}",
         };
         foreach (var line in lines)
         {

@@ -40,10 +40,12 @@ public sealed partial class ToolRuntime
     private readonly ILogger<ToolRuntime> _logger;
     private readonly System.Threading.RateLimiting.ConcurrencyLimiter? _submitSlots;
     private readonly CreditBudget _budget;
+    private readonly JobSlots? _jobSlots;
 
     /// <summary>Creates the runtime.</summary>
-    public ToolRuntime(MjClient client, McpSpec spec, ITaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger, CreditBudget budget)
+    public ToolRuntime(MjClient client, McpSpec spec, ITaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger, CreditBudget budget, JobSlots? jobSlots = null)
     {
+        _jobSlots = jobSlots;
         _budget = budget;
         ArgumentNullException.ThrowIfNull(spec);
         _client = client;
@@ -93,8 +95,11 @@ public sealed partial class ToolRuntime
                 return InvalidArguments(operation, form, parentId, args, problems);
             }
 
-            // 4. The spend cap, then the written-ahead submit and the wait.
-            return await SubmitInSlotAsync(operation, form, parentId, bodyDocument.RootElement, args, request, cancellationToken).ConfigureAwait(false);
+            // 4. The provider job slot (max_concurrent_jobs, held until the task is final), the spend cap, then the written-ahead submit and the wait.
+            var body = bodyDocument.RootElement;
+            return _jobSlots is { } jobs
+                ? await jobs.RunAsync(operation.ToolName, WaitBound(args), request, () => SubmitInSlotAsync(operation, form, parentId, body, args, request, cancellationToken), cancellationToken).ConfigureAwait(false)
+                : await SubmitInSlotAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
         }
         catch (MjValidationException ex)
         {
