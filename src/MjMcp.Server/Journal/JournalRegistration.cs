@@ -29,13 +29,13 @@ public static class JournalRegistration
             return;
         }
 
-        services.AddSingleton<IJobSlotSource>(sp => sp.GetRequiredService<ITaskJournal>() is PostgresTaskJournal pg ? new PostgresJobSlots(pg, limit) : new LocalJobSlots(limit));
-        services.AddSingleton(sp => new JobSlots(
-            sp.GetRequiredService<IJobSlotSource>(),
-            sp.GetRequiredService<MjClient>(),
-            sp.GetRequiredService<ITaskJournal>(),
-            sp.GetRequiredService<McpSpec>().Rules,
-            sp.GetRequiredService<ILogger<JobSlots>>()));
+        // The gate owns (and disposes) its slot source.
+        services.AddSingleton(sp =>
+        {
+            var journal = sp.GetRequiredService<ITaskJournal>();
+            IJobSlotSource source = journal is PostgresTaskJournal pg ? new PostgresJobSlots(pg, limit) : new LocalJobSlots(limit);
+            return new JobSlots(source, sp.GetRequiredService<MjClient>(), journal, sp.GetRequiredService<McpSpec>().Rules, sp.GetRequiredService<ILogger<JobSlots>>());
+        });
     }
 
     /// <summary>The webhook secret every replica on a PostgreSQL journal shares (made by the first), or null for another journal.</summary>
