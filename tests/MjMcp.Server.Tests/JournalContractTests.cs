@@ -451,6 +451,27 @@ public sealed class PostgresJournalContractTests(PostgresFixture postgres) : Jou
         await two!.DisposeAsync();
     }
 
+    [Fact]
+    public async Task ADeadReplicasIntentsAreReportedAndRecoveredByAnother()
+    {
+        var store = await NewStoreAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var dead = new PostgresTaskJournal(store, time);
+        using var alive = new PostgresTaskJournal(store, time);
+        var sending = dead.BeginIntent(MidjourneySpec.Imagine, null, """{"prompt":"died while sending"}""");
+        var orphan = dead.BeginIntent(MidjourneySpec.Imagine, null, """{"prompt":"died after sending"}""");
+        Assert.Empty(alive.UncertainIntents());
+
+        // Past the grace, the other replica reports both as uncertain...
+        time.Advance(TaskJournalDefaults.SendingGrace + TimeSpan.FromSeconds(1));
+        Assert.Equal(2, alive.UncertainIntents().Count);
+
+        // ...and recovers the one whose webhook it receives.
+        Assert.True(alive.ApplyWebhook(Update("t-orphan", "processing"), orphan, MidjourneySpec.Rules));
+        Assert.Equal([sending], alive.UncertainIntents().Select(i => i.IntentId));
+        Assert.Equal("t-orphan", dead.GetIntent(orphan)!.TaskId);
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);

@@ -149,6 +149,35 @@ public sealed class ReplicaTests(PostgresFixture postgres)
         Assert.Empty(reader.UncertainIntents());
     }
 
+    [Fact]
+    public async Task AnOrphanOfOneReplicaIsRecoveredByItsWebhookOnAnother()
+    {
+        await using var sandbox = await SandboxAsync(new SandboxTiming(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(2)));
+
+        // Every submit of A reaches the provider, which makes the task, but A never hears the answer.
+        await using var proxy = await FaultProxy.StartAsync(sandbox.BaseUrl, new FaultProxyOptions { Seed = 3, DropAfterUpstreamRate = 1.0 });
+        var journal = await postgres.CreateDatabaseAsync("orphan");
+        var portB = FreePort();
+        await using var b = await ServerProcess.StartAsync(null, env: Env(sandbox, journal, ("MJMCP_WEBHOOK_PORT", portB.ToString(CultureInfo.InvariantCulture))));
+        var envA = Env(sandbox, journal, ("MJMCP_WEBHOOK_URL", $"http://127.0.0.1:{portB}/mjmcp/webhook"));
+        envA["MJMCP_BASE_URL"] = proxy.BaseUrl.ToString();
+        await using var a = await ServerProcess.StartAsync(null, env: envA);
+
+        var lost = await a.CallAsync("imagine", new JsonObject { ["prompt"] = "the answer never came back", ["wait_seconds"] = 10 });
+        Assert.True(lost.IsError);
+        Assert.Equal("submit_uncertain", lost.StructuredContent!.Value.GetProperty("error").GetProperty("code").GetString());
+
+        // B's receiver gets the provider's callback, which names A's intent: the orphan gets its task, for every replica.
+        using var reader = new PostgresTaskJournal(journal);
+        await WaitUntilAsync(() => reader.RecoveredIntents() == 1);
+        Assert.Empty(reader.UncertainIntents());
+        var listed = await a.OkAsync("list_tasks", new JsonObject { ["limit"] = 10 });
+        var orphan = Assert.Single(listed.GetProperty("tasks").EnumerateArray()).GetProperty("task_id").GetString()!;
+        var finished = await a.OkAsync("wait_task", new JsonObject { ["task_id"] = orphan, ["wait_seconds"] = 40 });
+        Assert.Equal("finished", finished.GetProperty("state").GetString());
+        Assert.Equal(1, sandbox.Counters.AcceptedSubmissions); // never resent
+    }
+
     private static IEnumerable<string> Ids(JsonElement listing) =>
         listing.GetProperty("tasks").EnumerateArray().Select(t => t.GetProperty("task_id").GetString()!).Order(StringComparer.Ordinal);
 
