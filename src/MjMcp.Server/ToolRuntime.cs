@@ -95,11 +95,8 @@ public sealed partial class ToolRuntime
                 return InvalidArguments(operation, form, parentId, args, problems);
             }
 
-            // 4. The provider job slot (max_concurrent_jobs, held until the task is final), the spend cap, then the written-ahead submit and the wait.
-            var body = bodyDocument.RootElement;
-            return _jobSlots is { } jobs
-                ? await jobs.RunAsync(operation.ToolName, WaitBound(args), request, () => SubmitInSlotAsync(operation, form, parentId, body, args, request, cancellationToken), cancellationToken).ConfigureAwait(false)
-                : await SubmitInSlotAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
+            // 4. The spend cap, then the written-ahead submit and the wait.
+            return await SubmitInSlotAsync(operation, form, parentId, bodyDocument.RootElement, args, request, cancellationToken).ConfigureAwait(false);
         }
         catch (MjValidationException ex)
         {
@@ -191,7 +188,7 @@ public sealed partial class ToolRuntime
     {
         if (_submitSlots is null)
         {
-            return await SubmitWrittenAheadAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
+            return await SubmitInJobSlotAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
         }
 
         using var slot = await AcquireSlotAsync(WaitBound(args), cancellationToken).ConfigureAwait(false);
@@ -200,8 +197,14 @@ public sealed partial class ToolRuntime
             return Refuse(RefusalCodes.ServerBusy, $"{_settings.MaxConcurrentSubmits} provider jobs of this server are already running (the spend cap, MJMCP_MAX_CONCURRENT_SUBMITS) and none finished within this call's wait; nothing was sent. Call {operation.ToolName} again in a moment.", null);
         }
 
-        return await SubmitWrittenAheadAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
+        return await SubmitInJobSlotAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>max_concurrent_jobs (MJMCP_MAX_CONCURRENT_JOBS): a provider job slot, held until the task is final (<see cref="JobSlots"/>).</summary>
+    private async ValueTask<CallToolResult> SubmitInJobSlotAsync(OperationRule operation, FormRule form, string? parentId, JsonElement body, IDictionary<string, JsonElement> args, RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken) =>
+        _jobSlots is { } jobs
+            ? await jobs.RunAsync(operation.ToolName, WaitBound(args), request, () => SubmitWrittenAheadAsync(operation, form, parentId, body, args, request, cancellationToken), cancellationToken).ConfigureAwait(false)
+            : await SubmitWrittenAheadAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// The submit itself, written ahead: the journal records the intent before the request, and what became of it after.
