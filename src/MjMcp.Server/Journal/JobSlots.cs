@@ -67,14 +67,23 @@ public sealed partial class JobSlots : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(submit);
         var token = request.Params?.ProgressToken;
         var lastAhead = -1;
-        var slot = await _source.AcquireAsync(bound, ahead =>
+        IAsyncDisposable? slot;
+        try
         {
-            if (token is { } t && ahead != lastAhead)
+            slot = await _source.AcquireAsync(bound, ahead =>
             {
-                lastAhead = ahead;
-                _ = request.Server.NotifyProgressAsync(t, new ProgressNotificationValue { Progress = 0, Total = 100, Message = $"waiting for a provider slot: {ahead} ahead" }, cancellationToken: CancellationToken.None);
-            }
-        }, cancellationToken).ConfigureAwait(false);
+                if (token is { } t && ahead != lastAhead)
+                {
+                    lastAhead = ahead;
+                    _ = request.Server.NotifyProgressAsync(t, new ProgressNotificationValue { Progress = 0, Total = 100, Message = $"waiting for a provider slot: {ahead} ahead" }, cancellationToken: CancellationToken.None);
+                }
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or TimeoutException)
+        {
+            return ToolRuntime.Refuse(RefusalCodes.JournalUnavailable, $"The provider job slots (max_concurrent_jobs) live in the task journal ({_journal.Location}), which cannot be reached ({ex.Message}), so {toolName} was not sent: nothing was spent. Call again once the journal is back.", null);
+        }
+
         if (slot is null)
         {
             return ToolRuntime.Refuse(RefusalCodes.ServerBusy, $"{Limit} provider jobs are already running (max_concurrent_jobs, MJMCP_MAX_CONCURRENT_JOBS, counted across every replica on the journal) and no slot came free within this call's wait; nothing was sent. Call {toolName} again in a moment.", null);
@@ -95,7 +104,18 @@ public sealed partial class JobSlots : IAsyncDisposable
     /// <summary>Frees the slot now when the task is final (or none was made); otherwise once a background wait sees it final.</summary>
     private void HoldUntilFinal(IAsyncDisposable slot, string? taskId)
     {
-        if (taskId is null || _stopping.IsCancellationRequested || _journal.Get(taskId) is null or { State: TaskState.Finished or TaskState.Failed })
+        bool final;
+        try
+        {
+            final = taskId is null || _stopping.IsCancellationRequested || _journal.Get(taskId) is null or { State: TaskState.Finished or TaskState.Failed };
+        }
+        catch (Exception ex) when (ex is System.Data.Common.DbException or IOException)
+        {
+            // The journal cannot say: the background wait below asks the provider.
+            final = false;
+        }
+
+        if (final || taskId is null)
         {
             _ = slot.DisposeAsync().AsTask();
             return;
