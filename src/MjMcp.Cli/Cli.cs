@@ -86,6 +86,9 @@ internal static class Cli
             $"BudgetCredits: {Show(o.BudgetCredits)}",
             $"DailyBudgetCredits: {Show(o.DailyBudgetCredits)}",
             $"OtlpEndpoint: {Show(o.OtlpEndpoint)}",
+            $"Journal: {(o.Journal is { Length: > 0 } journal ? PostgresTaskJournal.Describe(journal) : "(not set: SQLite in the data directory)")}",
+            $"WebhookUrl: {Show(o.WebhookUrl)}",
+            $"MaxConcurrentJobs: {Show(o.MaxConcurrentJobs)}",
         };
         foreach (var line in lines)
         {

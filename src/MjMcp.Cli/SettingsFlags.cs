@@ -108,9 +108,30 @@ internal sealed class SettingsFlags
         },
     };
 
+    public Option<string?> Journal { get; } = CommandLineErrors.Text("--journal", "The task journal: a PostgreSQL connection string for replicas that share it (default: MJMCP_JOURNAL, else SQLite in the data directory). Keep the password in PGPASSWORD or ~/.pgpass.", "CONNECTION", "Host=localhost;Database=mjmcp;Username=mjmcp");
+
+    public Option<string?> WebhookUrl { get; } = new("--webhook-url")
+    {
+        Description = "The webhook URL the provider is told (a load balancer in front of the replicas' receivers); default: the local receiver's.",
+        HelpName = "URL",
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count == 0 ? string.Empty : result.Tokens[0].Value;
+            if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+            {
+                return text;
+            }
+
+            result.AddError($"--webhook-url needs an absolute http(s) URL such as https://mj.example.com/mjmcp/webhook; got '{text}'");
+            return null;
+        },
+    };
+
+    public Option<int?> MaxConcurrentJobs { get; } = CommandLineErrors.Number("--max-concurrent-jobs", "At most this many provider jobs run at once, each until its task is finished (across every replica on a PostgreSQL journal; 0: no cap).", 0, 10_000, "a whole number", 4);
+
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { DataDir, BaseUrl, ApiKeyEnv, ApiKey, WaitSeconds, SandboxTiming, WebhookPort, WebhookPath, MaxConcurrentSubmits, PreviewHosts, BudgetCredits, DailyBudgetCredits, OtlpEndpoint })
+        foreach (Option option in new Option[] { DataDir, BaseUrl, ApiKeyEnv, ApiKey, WaitSeconds, SandboxTiming, WebhookPort, WebhookPath, MaxConcurrentSubmits, PreviewHosts, BudgetCredits, DailyBudgetCredits, OtlpEndpoint, Journal, WebhookUrl, MaxConcurrentJobs })
         {
             command.Options.Add(option);
         }
@@ -131,8 +152,14 @@ internal sealed class SettingsFlags
         var budget = parse.GetValue(BudgetCredits);
         var dailyBudget = parse.GetValue(DailyBudgetCredits);
         var otlpEndpoint = parse.GetValue(OtlpEndpoint);
+        var journal = parse.GetValue(Journal);
+        var webhookUrl = parse.GetValue(WebhookUrl);
+        var maxJobs = parse.GetValue(MaxConcurrentJobs);
         return o =>
         {
+            o.Journal = journal ?? o.Journal;
+            o.WebhookUrl = webhookUrl is null ? o.WebhookUrl : new Uri(webhookUrl);
+            o.MaxConcurrentJobs = maxJobs ?? o.MaxConcurrentJobs;
             o.DataDir = dataDir ?? o.DataDir;
             o.BaseUrl = baseUrl is null ? o.BaseUrl : new Uri(baseUrl);
             o.ApiKey = apiKeyEnv is null ? o.ApiKey : Environment.GetEnvironmentVariable(apiKeyEnv);

@@ -123,12 +123,16 @@ public sealed class SandboxCounters
     private readonly ConcurrentDictionary<string, int> _requests = new(StringComparer.Ordinal);
     private int _accepted;
     private int _total;
+    private int _maxRunning;
 
     /// <summary>Submissions that created a task.</summary>
     public int AcceptedSubmissions => Volatile.Read(ref _accepted);
 
     /// <summary>Every request.</summary>
     public int TotalRequests => Volatile.Read(ref _total);
+
+    /// <summary>The most jobs that were running (accepted, not yet finished or failed) at one moment since the start or <see cref="Reset"/>: the provider's concurrency limit is checked against it.</summary>
+    public int MaxRunning => Volatile.Read(ref _maxRunning);
 
     /// <summary>Requests to one path (e.g. "/fetch"), rejected and faulted ones included.</summary>
     public int Requests(string path) => _requests.TryGetValue(path, out var n) ? n : 0;
@@ -139,6 +143,17 @@ public sealed class SandboxCounters
         _requests.Clear();
         Interlocked.Exchange(ref _accepted, 0);
         Interlocked.Exchange(ref _total, 0);
+        Interlocked.Exchange(ref _maxRunning, 0);
+    }
+
+    /// <summary>Jobs running now (counted when one is accepted: only then can the number rise).</summary>
+    internal void Running(int running)
+    {
+        var max = Volatile.Read(ref _maxRunning);
+        while (running > max && Interlocked.CompareExchange(ref _maxRunning, running, max) is var seen && seen != max)
+        {
+            max = seen;
+        }
     }
 
     internal void Request(string path)

@@ -45,6 +45,29 @@ public sealed partial class SandboxServer
         return Accept(task, body, operation.CreditsOf(task), withoutImages: operation.Render is null);
     }
 
+    // Accepted jobs not yet seen finished or failed (pruned at each accept), for Counters.MaxRunning.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<SandboxTask, byte> _live = new();
+
+    /// <summary>How many jobs are running now, the new one included (a job runs until its status is finished or failed).</summary>
+    private int CountRunning(SandboxTask accepted)
+    {
+        _live.TryAdd(accepted, 0);
+        var running = 0;
+        foreach (var task in _live.Keys)
+        {
+            if (StatusOf(task).Status is "finished" or "failed")
+            {
+                _live.TryRemove(task, out _);
+            }
+            else
+            {
+                running++;
+            }
+        }
+
+        return running;
+    }
+
     /// <summary>Stores an accepted task, spends its credits, starts it and its webhooks; the provider's 200 {task_id}.</summary>
     private (int, byte[]) Accept(SandboxTask task, JsonElement body, int credits, bool withoutImages)
     {
@@ -63,6 +86,7 @@ public sealed partial class SandboxServer
         }
 
         Counters.Accepted();
+        Counters.Running(CountRunning(task));
         Interlocked.Add(ref _creditsSpent, credits);
         if (withoutImages || task.Error is not null)
         {

@@ -60,6 +60,24 @@ public sealed class MjMcpServerOptions
     /// <summary>Spending guard: at most this many credits per UTC day, shared by the servers on one journal (MJMCP_DAILY_BUDGET_CREDITS); null: no limit.</summary>
     public int? DailyBudgetCredits { get; set; }
 
+    /// <summary>
+    /// Where the task journal lives (MJMCP_JOURNAL): unset for SQLite in the data directory; a PostgreSQL connection
+    /// string (Host=…;Database=…;Username=…) for a journal that replicas share. Shown without its password.
+    /// </summary>
+    public string? Journal { get; set; }
+
+    /// <summary>
+    /// The webhook URL the provider is told (MJMCP_WEBHOOK_URL), when it is not this server's own receiver: a load
+    /// balancer or tunnel in front of the replicas' receivers. Null: the local receiver's URL.
+    /// </summary>
+    public Uri? WebhookUrl { get; set; }
+
+    /// <summary>
+    /// max_concurrent_jobs (MJMCP_MAX_CONCURRENT_JOBS): at most this many provider jobs run at once, each slot held from
+    /// submit until the task is finished or failed; with a PostgreSQL journal counted across every replica on it. Null or 0: no cap.
+    /// </summary>
+    public int? MaxConcurrentJobs { get; set; }
+
     /// <summary>More hosts previews may be fetched from, besides the provider's (MJMCP_PREVIEW_HOSTS, comma-separated).</summary>
     public IList<string> PreviewHosts { get; } = [];
 
@@ -99,6 +117,9 @@ public sealed class MjMcpServerOptions
         [nameof(BudgetCredits)] = "MJMCP_BUDGET_CREDITS",
         [nameof(DailyBudgetCredits)] = "MJMCP_DAILY_BUDGET_CREDITS",
         [nameof(OtlpEndpoint)] = "MJMCP_OTLP_ENDPOINT",
+        [nameof(Journal)] = "MJMCP_JOURNAL",
+        [nameof(WebhookUrl)] = "MJMCP_WEBHOOK_URL",
+        [nameof(MaxConcurrentJobs)] = "MJMCP_MAX_CONCURRENT_JOBS",
     };
 
     /// <summary>
@@ -145,7 +166,7 @@ public sealed class MjMcpServerOptions
         }
 
         // The binder would also fail on these, but without saying where the value came from.
-        foreach (var key in new[] { nameof(WaitSeconds), nameof(WebhookPort), nameof(MaxConcurrentSubmits), nameof(BudgetCredits), nameof(DailyBudgetCredits) })
+        foreach (var key in new[] { nameof(WaitSeconds), nameof(WebhookPort), nameof(MaxConcurrentSubmits), nameof(BudgetCredits), nameof(DailyBudgetCredits), nameof(MaxConcurrentJobs) })
         {
             if (values.TryGetValue(key, out var text) && !int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
             {
@@ -162,6 +183,11 @@ public sealed class MjMcpServerOptions
         {
             // The value itself is not echoed: it may hold credentials.
             throw new OptionsValidationException(nameof(OtlpEndpoint), typeof(MjMcpServerOptions), [$"OtlpEndpoint (from {origins[nameof(OtlpEndpoint)]}) {otlpProblem}"]);
+        }
+
+        if (values.TryGetValue(nameof(WebhookUrl), out var hook) && !(Uri.TryCreate(hook, UriKind.Absolute, out var hookUri) && hookUri.Scheme is "http" or "https"))
+        {
+            throw new OptionsValidationException(nameof(WebhookUrl), typeof(MjMcpServerOptions), [$"WebhookUrl '{hook}' (from {origins[nameof(WebhookUrl)]}) is not an absolute http(s) URL: set it to the URL the provider should POST to (e.g. https://mj.example.com/mjmcp/webhook), or unset it for the local receiver's."]);
         }
 
         var options = new MjMcpServerOptions();
@@ -245,6 +271,11 @@ public sealed class MjMcpServerOptionsValidator : IValidateOptions<MjMcpServerOp
             result.AddError($"OtlpEndpoint {otlpProblem} Fix MJMCP_OTLP_ENDPOINT, --otlp-endpoint or {MjMcpServerOptions.Section}:{nameof(options.OtlpEndpoint)}.", nameof(options.OtlpEndpoint));
         }
 
+        Range(nameof(options.MaxConcurrentJobs), options.MaxConcurrentJobs, 0, 10_000, "MJMCP_MAX_CONCURRENT_JOBS", "--max-concurrent-jobs", "give the provider account's job limit (1 or more), or 0 / unset for no cap");
+        if (options.Journal is { Length: > 0 } journal && !PostgresTaskJournal.IsConnectionString(journal))
+        {
+            result.AddError("is not a PostgreSQL connection string: give one like Host=db.example.com;Database=mjmcp;Username=mjmcp (the password in PGPASSWORD or ~/.pgpass, or Password=…), or leave it unset for the SQLite journal in the data directory. Fix MJMCP_JOURNAL, --journal or MjMcp:Journal.", nameof(options.Journal));
+        }
         return result.Build();
     }
 }
@@ -312,7 +343,8 @@ public static class MjMcpServerRegistration
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         services.AddMjClient(static (http, clientOptions, sp) => new MjClient(http, clientOptions, sp.GetRequiredService<McpSpec>().Rules, sp.GetService<ILogger<MjClient>>(), sp.GetService<TimeProvider>()));
         services.AddOptions<MidjourneyOptions>().Configure<ServerBackend>((o, backend) => backend.Configure(o));
-        services.AddSingleton<ITaskJournal>(new SqliteTaskJournal(Path.Combine(options.DataDir, "journal.db")));
+        services.AddSingleton<ITaskJournal>(JournalRegistration.Open(options));
+        JournalRegistration.AddJobSlots(services, options);
         services.AddHttpClient("previews");
         services.AddSingleton(sp => new PreviewService(
             sp.GetRequiredService<IHttpClientFactory>().CreateClient("previews"),
@@ -356,6 +388,7 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
     private readonly ILogger _logger;
     private SandboxServer? _sandbox;
     private WebhookReceiver? _webhook;
+    private ReplicaListener? _replica;
 
     public ServerBackend(MjMcpServerOptions options, McpSpec spec, ServerSettings settings, IServiceProvider services, ILoggerFactory loggers)
     {
@@ -414,7 +447,7 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
         {
             // The secret (and, unless configured, the port) persist in the data directory: a callback for a submit
             // made before a crash or restart still reaches the receiver, passes its secret check and recovers the intent.
-            var secret = WebhookSecret();
+            var secret = JournalRegistration.SharedWebhookSecret(_services.GetRequiredService<ITaskJournal>()) ?? WebhookSecret();
             var client = _services.GetRequiredService<MjClient>();
             var portFile = Path.Combine(_options.DataDir, "webhook.port");
             var port = _options.WebhookPort ?? (int.TryParse(ReadOrNull(portFile), NumberStyles.None, CultureInfo.InvariantCulture, out var saved) ? saved : 0);
@@ -436,6 +469,10 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
             var journal = _services.GetRequiredService<ITaskJournal>();
             _webhook.Updated += update => journal.ApplyWebhook(update.Update, update.IntentId, _spec.Rules);
         }
+
+        // Replicas: submits carry the public webhook URL (MJMCP_WEBHOOK_URL); a PostgreSQL journal's NOTIFYs wake waiters here.
+        var sharedJournal = _services.GetRequiredService<ITaskJournal>();
+        _replica = JournalRegistration.StartReplica(sharedJournal, _services.GetRequiredService<MjClient>(), _spec.Rules, _options.WebhookUrl, _options.WebhookUrl is null ? null : JournalRegistration.SharedWebhookSecret(sharedJournal) ?? WebhookSecret(), _logger);
 
         Log.Started(_logger, _settings.Backend, _options.DataDir);
         if (!Console.IsInputRedirected)
@@ -534,6 +571,11 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _replica, null) is { } replica)
+        {
+            await replica.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (Interlocked.Exchange(ref _webhook, null) is { } webhook)
         {
             await webhook.DisposeAsync().ConfigureAwait(false);

@@ -40,10 +40,12 @@ public sealed partial class ToolRuntime
     private readonly ILogger<ToolRuntime> _logger;
     private readonly System.Threading.RateLimiting.ConcurrencyLimiter? _submitSlots;
     private readonly CreditBudget _budget;
+    private readonly JobSlots? _jobSlots;
 
     /// <summary>Creates the runtime.</summary>
-    public ToolRuntime(MjClient client, McpSpec spec, ITaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger, CreditBudget budget)
+    public ToolRuntime(MjClient client, McpSpec spec, ITaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger, CreditBudget budget, JobSlots? jobSlots = null)
     {
+        _jobSlots = jobSlots;
         _budget = budget;
         ArgumentNullException.ThrowIfNull(spec);
         _client = client;
@@ -186,7 +188,7 @@ public sealed partial class ToolRuntime
     {
         if (_submitSlots is null)
         {
-            return await SubmitWrittenAheadAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
+            return await SubmitInJobSlotAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
         }
 
         var queued = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -197,8 +199,14 @@ public sealed partial class ToolRuntime
             return Refuse(RefusalCodes.ServerBusy, $"{_settings.MaxConcurrentSubmits} provider jobs of this server are already running (the spend cap, MJMCP_MAX_CONCURRENT_SUBMITS) and none finished within this call's wait; nothing was sent. Call {operation.ToolName} again in a moment.", null);
         }
 
-        return await SubmitWrittenAheadAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
+        return await SubmitInJobSlotAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>max_concurrent_jobs (MJMCP_MAX_CONCURRENT_JOBS): a provider job slot, held until the task is final (<see cref="JobSlots"/>).</summary>
+    private async ValueTask<CallToolResult> SubmitInJobSlotAsync(OperationRule operation, FormRule form, string? parentId, JsonElement body, IDictionary<string, JsonElement> args, RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken) =>
+        _jobSlots is { } jobs
+            ? await jobs.RunAsync(operation.ToolName, WaitBound(args), request, () => SubmitWrittenAheadAsync(operation, form, parentId, body, args, request, cancellationToken), cancellationToken).ConfigureAwait(false)
+            : await SubmitWrittenAheadAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// The submit itself, written ahead: the journal records the intent before the request, and what became of it after.

@@ -3,70 +3,9 @@ using System.Text;
 
 namespace MjMcp.Server.Tests;
 
-/// <summary>The journal's write-ahead intents, final states and start-up checks; shutdown on SIGTERM and on stdin's end.</summary>
+/// <summary>The journal's start-up checks (its contract is in <see cref="JournalContractTests"/>); shutdown on SIGTERM and on stdin's end.</summary>
 public sealed class NeverLoseATaskTests
 {
-    private static FetchResponse Update(string taskId, string status, string taskType = "imagine") =>
-        FetchResponse.Parse(Encoding.UTF8.GetBytes(status == "finished"
-            ? $$"""{"task_id":"{{taskId}}","task_type":"{{taskType}}","status":"finished","original_image_url":"http://127.0.0.1:1/g.png","image_urls":["http://127.0.0.1:1/1.png","http://127.0.0.1:1/2.png","http://127.0.0.1:1/3.png","http://127.0.0.1:1/4.png"]}"""
-            : $$"""{"task_id":"{{taskId}}","task_type":"{{taskType}}","status":"{{status}}","percentage":"40"}"""));
-
-    [Fact]
-    public void AnIntentIsWrittenBeforeTheSubmitAndCompletedOnAcceptance()
-    {
-        using var journal = new SqliteTaskJournal(Path.Combine(Paths.TempDir("journal"), "journal.db"));
-        var imagine = MidjourneySpec.Imagine;
-        var intent = journal.BeginIntent(imagine, null, """{"prompt":"a fox"}""");
-        Assert.Equal(IntentState.Sending, journal.GetIntent(intent)!.State);
-        Assert.Empty(journal.UncertainIntents()); // sending, but young: not yet counted as uncertain
-
-        journal.AcceptIntent(intent, "t-1", imagine, null);
-        var accepted = journal.GetIntent(intent)!;
-        Assert.Equal(IntentState.Accepted, accepted.State);
-        Assert.Equal("t-1", accepted.TaskId);
-        Assert.Equal("grid", journal.Get("t-1")!.Stage);
-    }
-
-    [Fact]
-    public void AnUncertainIntentIsListedAndALateWebhookRecoversIt()
-    {
-        using var journal = new SqliteTaskJournal(Path.Combine(Paths.TempDir("journal"), "journal.db"));
-        var intent = journal.BeginIntent(MidjourneySpec.Imagine, null, """{"prompt":"a fox"}""");
-        journal.MarkIntentUncertain(intent, "connection lost after sending");
-        var listed = Assert.Single(journal.UncertainIntents());
-        Assert.Equal(intent, listed.IntentId);
-        Assert.Equal("connection lost after sending", listed.Error);
-
-        // The provider's callback names the intent in its URL: the orphan gets its task.
-        Assert.True(journal.ApplyWebhook(Update("t-9", "processing"), intent, MidjourneySpec.Rules));
-        Assert.Empty(journal.UncertainIntents());
-        Assert.Equal("t-9", journal.GetIntent(intent)!.TaskId);
-        Assert.Equal("imagine", journal.Get("t-9")!.Operation);
-    }
-
-    [Fact]
-    public void AnUpdateForAnUnknownTaskIsIgnored()
-    {
-        using var journal = new SqliteTaskJournal(Path.Combine(Paths.TempDir("journal"), "journal.db"));
-        Assert.False(journal.ApplyWebhook(Update("stranger", "finished"), null, MidjourneySpec.Rules));
-        Assert.False(journal.ApplyWebhook(Update("stranger", "finished"), "i-not-an-intent", MidjourneySpec.Rules));
-        Assert.Null(journal.Get("stranger"));
-    }
-
-    [Fact]
-    public void FinishedAndFailedAreFinal()
-    {
-        using var journal = new SqliteTaskJournal(Path.Combine(Paths.TempDir("journal"), "journal.db"));
-        journal.RecordSubmitted("t-2", MidjourneySpec.Imagine, null);
-        journal.ApplyFetch(Update("t-2", "finished"), MidjourneySpec.Rules);
-        journal.ApplyFetch(Update("t-2", "failed"), MidjourneySpec.Rules);
-        journal.ApplyWebhook(Update("t-2", "processing"), null, MidjourneySpec.Rules);
-        journal.MarkFailed("t-2", "late failure");
-        var record = journal.Get("t-2")!;
-        Assert.Equal(Rules.TaskState.Finished, record.State);
-        Assert.NotNull(record.ResultJson);
-    }
-
     [Fact]
     public void ADamagedJournalIsAClearStartupErrorThatNamesTheFile()
     {

@@ -91,8 +91,20 @@ public sealed class JournalUnusableException : Exception
         Path_ = string.Empty;
     }
 
-    /// <summary>The journal file.</summary>
+    /// <summary>The journal file (empty for a database journal).</summary>
     public string JournalPath => Path_;
+
+    /// <summary>
+    /// A database journal (<see cref="PostgresTaskJournal"/>) that cannot be reached or used at start: one line naming the
+    /// database (without its password) and the setting to fix.
+    /// </summary>
+    public static JournalUnusableException Database(string location, string problem, Exception? innerException = null)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        var line = string.Join(' ', problem.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        var message = $"The task journal ({location}) cannot be used: {line}. Check MJMCP_JOURNAL (--journal, MjMcp:Journal): the PostgreSQL server must be running and reachable, the database must exist and the user may create tables in it; or unset it to use the SQLite journal in the data directory.";
+        return innerException is null ? new JournalUnusableException(message) : new JournalUnusableException(message, innerException);
+    }
 
     private string Path_ { get; }
 }

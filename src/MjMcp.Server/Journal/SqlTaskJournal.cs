@@ -159,7 +159,13 @@ public abstract class SqlTaskJournal : ITaskJournal
         }
 
         ApplyFetch(update, rules);
+        OnWebhookApplied(update.TaskId);
         return true;
+    }
+
+    /// <summary>Called after a webhook's update is in the journal (PostgreSQL tells the other replicas).</summary>
+    protected virtual void OnWebhookApplied(string taskId)
+    {
     }
 
     /// <inheritdoc/>
@@ -191,7 +197,7 @@ public abstract class SqlTaskJournal : ITaskJournal
         Execute(
             """
             INSERT INTO tasks (task_id, operation, stage, result_kind, status, state, percentage, task_type, result_json, error, created_at, updated_at)
-            VALUES (@id, @op, @stage, @kind, @status, @state, @pct, @type, @json, @error, @now, @now)
+            VALUES (@id, @op, @stage, @kind, @status, @state, CAST(@pct AS INTEGER), @type, @json, @error, @now, @now)
             ON CONFLICT(task_id) DO UPDATE SET
                 operation = CASE WHEN excluded.operation = '' THEN tasks.operation ELSE excluded.operation END,
                 stage = COALESCE(excluded.stage, tasks.stage),
@@ -228,7 +234,7 @@ public abstract class SqlTaskJournal : ITaskJournal
         }
 
         Execute(
-            "UPDATE tasks SET status = @status, state = @state, percentage = @pct, updated_at = @now WHERE task_id = @id AND state NOT IN ('Finished', 'Failed');",
+            "UPDATE tasks SET status = @status, state = @state, percentage = CAST(@pct AS INTEGER), updated_at = @now WHERE task_id = @id AND state NOT IN ('Finished', 'Failed');",
             ("@id", progress.TaskId),
             ("@status", progress.Status),
             ("@state", progress.State.ToString()),
