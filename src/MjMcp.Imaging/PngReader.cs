@@ -91,12 +91,12 @@ internal sealed class PngReader : IDisposable
         return _current.AsSpan(0, stride);
     }
 
-    /// <summary>Every row into a new RGBA image.</summary>
+    /// <summary>Every row into a new RGBA image (its array from <see cref="PixelPool"/>: every pixel is written).</summary>
     public RgbaImage ReadImage()
     {
         using (this)
         {
-            var image = new RgbaImage(Width, Height);
+            var image = PixelPool.Rent(Width, Height);
             var rowBytes = Width * 4;
             for (var y = 0; y < Height; y++)
             {

@@ -5,7 +5,7 @@ using MjMcp.Imaging;
 
 namespace MjMcp.Sandbox;
 
-/// <summary>Rendering off the request thread (two workers: a 4096² image is 64 MiB) and webhook delivery.</summary>
+/// <summary>Rendering off the request thread (<see cref="RenderWorkers"/> workers: a 4096² image is 64 MiB) and webhook delivery.</summary>
 public sealed partial class SandboxServer
 {
     private async Task RenderLoopAsync()
@@ -47,12 +47,15 @@ public sealed partial class SandboxServer
     private void Render(SandboxTask task)
     {
         var parent = task.ParentId is null ? null : _store.Get(task.ParentId) ?? throw new Rejection($"its parent task '{task.ParentId}' is no longer stored. Submit again with a task that exists.");
+        var decoded = new List<RgbaImage>();
         RgbaImage ParentImage(string name)
         {
             var path = _store.ImagePath(parent!.Id, name);
-            return parent.Images.Contains(name) && File.Exists(path)
+            var image = parent.Images.Contains(name) && File.Exists(path)
                 ? PngCodec.DecodeFile(path)
                 : throw new Rejection($"image {name} of its parent task '{parent.Id}' is no longer stored. Submit again with a task that exists.");
+            decoded.Add(image);
+            return image;
         }
 
         if (task.SpecMade)
@@ -66,8 +69,19 @@ public sealed partial class SandboxServer
             throw new InvalidOperationException($"the sandbox does not render {task.Operation}.");
         }
 
-        row.Render(this, task, ParentImage);
+        try
+        {
+            row.Render(this, task, ParentImage);
+        }
+        finally
+        {
+            // Every image is written by now and nothing refers to the parent's pixels: their arrays are reused.
+            decoded.ForEach(PixelPool.Return);
+        }
     }
+
+    /// <summary>Renders at once: one per core, at most 4 (a full-size pan's grid is 24 MiB; each render also draws on every core).</summary>
+    private static int RenderWorkers => Math.Clamp(Environment.ProcessorCount, 1, 4);
 
     /// <summary>Four images made one at a time: each is pasted into the grid and dropped (never four held at once).</summary>
     private void SaveGrid(SandboxTask task, Func<int, RgbaImage> candidate)
@@ -92,20 +106,28 @@ public sealed partial class SandboxServer
     /// </summary>
     private void SaveGrid(SandboxTask task, int width, int height, Action<RgbaImage, int, int, int> draw)
     {
-        var grid = new RgbaImage(width * 2, height * 2);
-        for (var variant = 1; variant <= 4; variant++)
+        // Every pixel is drawn, so a reused array needs no clearing.
+        var grid = PixelPool.Rent(width * 2, height * 2);
+        try
         {
-            draw(grid, ((variant - 1) % 2) * width, ((variant - 1) / 2) * height, variant);
-        }
+            for (var variant = 1; variant <= 4; variant++)
+            {
+                draw(grid, ((variant - 1) % 2) * width, ((variant - 1) / 2) * height, variant);
+            }
 
-        for (var i = 0; i < 4; i++)
+            for (var i = 0; i < 4; i++)
+            {
+                var (left, top) = ((i % 2) * width, (i / 2) * height);
+                task.Bytes += _store.WriteImage(task.Id, (i + 1).ToString(CultureInfo.InvariantCulture), stream => PngCodec.Encode(grid, left, top, width, height, stream, PngEncoderOptions.Default));
+                task.Images.Add((i + 1).ToString(CultureInfo.InvariantCulture));
+            }
+
+            SaveImage(task, "grid", grid, preview: true, numbered: true);
+        }
+        finally
         {
-            var (left, top) = ((i % 2) * width, (i / 2) * height);
-            task.Bytes += _store.WriteImage(task.Id, (i + 1).ToString(CultureInfo.InvariantCulture), stream => PngCodec.Encode(grid, left, top, width, height, stream, PngEncoderOptions.Default));
-            task.Images.Add((i + 1).ToString(CultureInfo.InvariantCulture));
+            PixelPool.Return(grid);
         }
-
-        SaveImage(task, "grid", grid, preview: true, numbered: true);
     }
 
     private void SaveImage(SandboxTask task, string name, RgbaImage image) => SaveImage(task, name, image, preview: name == "image", numbered: false);
