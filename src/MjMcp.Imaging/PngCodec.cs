@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.Runtime.Intrinsics;
 using StbImageSharp;
 
 namespace MjMcp.Imaging;
@@ -82,15 +83,23 @@ public static class PngCodec
 
         var zlibOptions = new ZLibCompressionOptions { CompressionLevel = options.CompressionLevel, CompressionStrategy = options.Strategy };
         using (var idat = new IdatStream(destination, options.Vectorized))
-        using (var zlib = new ZLibStream(idat, zlibOptions, leaveOpen: true))
         {
-            if (options.Vectorized)
+            var bands = Math.Min(Environment.ProcessorCount, 4);
+            if (options.Vectorized && options.Parallel && bands > 1 && height >= Math.Max(2, options.ParallelMinRows))
             {
-                EncodeRows(pixels, width, height, RowStart, channels, zlib);
+                EncodeBands(pixels, width, height, RowStart, channels, zlibOptions, bands, idat);
             }
             else
             {
-                EncodeRowsBaseline(pixels, width, height, RowStart, channels, zlib);
+                using var zlib = new ZLibStream(idat, zlibOptions, leaveOpen: true);
+                if (options.Vectorized)
+                {
+                    EncodeRows(pixels, width, 0, height, RowStart, channels, zlib, adler: null);
+                }
+                else
+                {
+                    EncodeRowsBaseline(pixels, width, height, RowStart, channels, zlib);
+                }
             }
         }
 
@@ -101,13 +110,14 @@ public static class PngCodec
     /// Each row is filtered in RGBA straight from the image (Up: minus the row above; Sub: minus the pixel to the left)
     /// with vector subtraction, then packed to RGB with a shuffle: one pass, no copy of the row first.
     /// </summary>
-    private static void EncodeRows(byte[] pixels, int width, int height, Func<int, int> rowStart, int channels, Stream zlib)
+    private static uint EncodeRows(byte[] pixels, int width, int fromRow, int toRow, Func<int, int> rowStart, int channels, Stream zlib, uint? adler)
     {
         var rowBytes = width * 4;
         var stride = width * channels;
         var row = new byte[stride + 1 + 16];
         var diff = new byte[rowBytes];
-        for (var y = 0; y < height; y++)
+        var checksum = adler ?? 1u;
+        for (var y = fromRow; y < toRow; y++)
         {
             var current = pixels.AsSpan(rowStart(y), rowBytes);
             if (y == 0)
@@ -131,7 +141,56 @@ public static class PngCodec
             }
 
             zlib.Write(row, 0, stride + 1);
+            if (adler is not null)
+            {
+                checksum = Adler32.Update(checksum, row.AsSpan(0, stride + 1));
+            }
         }
+
+        return checksum;
+    }
+
+    /// <summary>
+    /// Rows cut into <paramref name="bands"/> bands compressed at once, each as raw deflate into its own buffer (64 KiB
+    /// pieces, never one large array), joined in order into one zlib stream: a header, every band (all but the last
+    /// closed with a sync flush, which ends byte-aligned and is not final), and the bands' Adler-32s combined.
+    /// Each band filters from the image itself (its first row's Up reads the row above it), so the pixels are the same.
+    /// </summary>
+    private static void EncodeBands(byte[] pixels, int width, int height, Func<int, int> rowStart, int channels, ZLibCompressionOptions zlib, int bands, Stream idat)
+    {
+        var parts = new PieceBuffer[bands];
+        var checksums = new uint[bands];
+        var lengths = new long[bands];
+        Parallel.For(0, bands, band =>
+        {
+            int from = height * band / bands, to = height * (band + 1) / bands;
+            var buffer = new PieceBuffer();
+            using (var deflate = new DeflateStream(buffer, zlib, leaveOpen: true))
+            {
+                checksums[band] = EncodeRows(pixels, width, from, to, rowStart, channels, deflate, adler: 1u);
+                if (band < bands - 1)
+                {
+                    deflate.Flush(); // a sync flush: byte-aligned, not final
+                    buffer.Seal();
+                }
+            }
+
+            lengths[band] = (long)(to - from) * ((width * channels) + 1);
+            parts[band] = buffer;
+        });
+
+        // CMF 0x78 (deflate, 32 KiB window), FLG 0x01 (fastest; the header's check bits make it divisible by 31).
+        idat.Write([0x78, 0x01]);
+        var adler = 1u;
+        for (var band = 0; band < bands; band++)
+        {
+            parts[band].WriteTo(idat);
+            adler = Adler32.Combine(adler, checksums[band], lengths[band]);
+        }
+
+        Span<byte> trailer = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(trailer, adler);
+        idat.Write(trailer);
     }
 
     /// <summary>The row loop before issue 11 (<see cref="PngEncoderOptions.Baseline"/>): byte by byte, copying each row first.</summary>
@@ -330,5 +389,161 @@ public static class PngCodec
 
             base.Dispose(disposing);
         }
+    }
+
+    /// <summary>A write-only stream kept as 64 KiB pieces (small-object-heap arrays); <see cref="Seal"/> fixes its length.</summary>
+    private sealed class PieceBuffer : Stream
+    {
+        private const int PieceBytes = 1 << 16;
+        private readonly List<byte[]> _pieces = [];
+        private long _length;
+        private long? _sealed;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => _length;
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        /// <summary>Whatever is written after this is left out (the final block a disposed deflater adds).</summary>
+        public void Seal() => _sealed = _length;
+
+        public void WriteTo(Stream destination)
+        {
+            var left = _sealed ?? _length;
+            foreach (var piece in _pieces)
+            {
+                var take = (int)Math.Min(left, piece.Length);
+                destination.Write(piece, 0, take);
+                left -= take;
+                if (left == 0)
+                {
+                    break;
+                }
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            while (buffer.Length > 0)
+            {
+                var at = (int)(_length % PieceBytes);
+                if (at == 0)
+                {
+                    _pieces.Add(new byte[PieceBytes]);
+                }
+
+                var take = Math.Min(buffer.Length, PieceBytes - at);
+                buffer[..take].CopyTo(_pieces[^1].AsSpan(at));
+                _length += take;
+                buffer = buffer[take..];
+            }
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}
+
+/// <summary>
+/// Adler-32 as zlib defines it, with zlib's adler32_combine: hand-written because the BCL computes it only inside its
+/// zlib streams and no served package exposes it; the parallel PNG bands need each band's checksum, then the whole's.
+/// </summary>
+internal static class Adler32
+{
+    private const uint Base = 65521;
+
+    /// <summary>The largest run of bytes whose sums cannot overflow 32 bits before the modulo.</summary>
+    private const int MaxRun = 5552;
+
+    public static uint Update(uint adler, ReadOnlySpan<byte> data)
+    {
+        uint a = adler & 0xFFFF, b = adler >> 16;
+        if (Vector128.IsHardwareAccelerated)
+        {
+            // 16 bytes a step. Over a run of m blocks with byte sums S_k: a grows by the sum of all bytes, and b by
+            // 16*m*a + 16*sum_k(sum_{j<k} S_j) + sum of each byte times (16 - its place in its block).
+            var high = Vector128.Create((ushort)16, 15, 14, 13, 12, 11, 10, 9);
+            var low = Vector128.Create((ushort)8, 7, 6, 5, 4, 3, 2, 1);
+            while (data.Length >= 16)
+            {
+                var blocks = Math.Min(data.Length / 16, MaxRun / 16);
+                Vector128<uint> sums = default, previous = default, weighted = default;
+                for (var k = 0; k < blocks; k++)
+                {
+                    var bytes = Vector128.Create(data.Slice(k * 16, 16));
+                    previous += sums;
+                    var (first, second) = Vector128.Widen(bytes);
+                    var (s1, s2) = Vector128.Widen(first + second);
+                    sums += s1 + s2;
+                    var (w1, w2) = Vector128.Widen((first * high) + (second * low));
+                    weighted += w1 + w2;
+                }
+
+                b = (uint)((b + ((ulong)blocks * 16 * a) + (16UL * Vector128.Sum(previous)) + Vector128.Sum(weighted)) % Base);
+                a = (a + Vector128.Sum(sums)) % Base;
+                data = data[(blocks * 16)..];
+            }
+        }
+
+        while (data.Length > 0)
+        {
+            var run = data[..Math.Min(data.Length, MaxRun)];
+            foreach (var value in run)
+            {
+                a += value;
+                b += a;
+            }
+
+            a %= Base;
+            b %= Base;
+            data = data[run.Length..];
+        }
+
+        return (b << 16) | a;
+    }
+
+    /// <summary>The Adler-32 of A followed by B, from A's, B's and B's length.</summary>
+    public static uint Combine(uint first, uint second, long secondLength)
+    {
+        var remainder = (ulong)(secondLength % Base);
+        ulong sum1 = first & 0xFFFF;
+        var sum2 = remainder * sum1 % Base;
+        sum1 += (second & 0xFFFF) + Base - 1;
+        sum2 += (first >> 16) + (second >> 16) + Base - remainder;
+        if (sum1 >= Base)
+        {
+            sum1 -= Base;
+        }
+
+        if (sum1 >= Base)
+        {
+            sum1 -= Base;
+        }
+
+        if (sum2 >= Base << 1)
+        {
+            sum2 -= Base << 1;
+        }
+
+        if (sum2 >= Base)
+        {
+            sum2 -= Base;
+        }
+
+        return (uint)((sum2 << 16) | sum1);
     }
 }
