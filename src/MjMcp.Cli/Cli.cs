@@ -85,6 +85,7 @@ internal static class Cli
             $"PreviewHosts: {(o.PreviewHosts.Count == 0 ? "(none)" : string.Join(',', o.PreviewHosts))}",
             $"BudgetCredits: {Show(o.BudgetCredits)}",
             $"DailyBudgetCredits: {Show(o.DailyBudgetCredits)}",
+            $"OtlpEndpoint: {Show(o.OtlpEndpoint)}",
         };
         foreach (var line in lines)
         {

@@ -91,9 +91,26 @@ internal sealed class SettingsFlags
 
     public Option<int?> DailyBudgetCredits { get; } = CommandLineErrors.Number("--daily-budget-credits", "Spending guard: at most this many credits per UTC day, counted in the journal (unset: no limit).", 0, int.MaxValue, "a number of credits", 500);
 
+    public Option<string?> OtlpEndpoint { get; } = new("--otlp-endpoint")
+    {
+        Description = "Export traces, metrics and logs over OTLP to this collector (default: MJMCP_OTLP_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT, else none); gRPC unless OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf.",
+        HelpName = "URL",
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count == 0 ? string.Empty : result.Tokens[0].Value;
+            if (MjMcpServerOptions.OtlpEndpointProblem(text) is { } problem)
+            {
+                result.AddError("--otlp-endpoint " + problem);
+                return null;
+            }
+
+            return text;
+        },
+    };
+
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { DataDir, BaseUrl, ApiKeyEnv, ApiKey, WaitSeconds, SandboxTiming, WebhookPort, WebhookPath, MaxConcurrentSubmits, PreviewHosts, BudgetCredits, DailyBudgetCredits })
+        foreach (Option option in new Option[] { DataDir, BaseUrl, ApiKeyEnv, ApiKey, WaitSeconds, SandboxTiming, WebhookPort, WebhookPath, MaxConcurrentSubmits, PreviewHosts, BudgetCredits, DailyBudgetCredits, OtlpEndpoint })
         {
             command.Options.Add(option);
         }
@@ -113,6 +130,7 @@ internal sealed class SettingsFlags
         var previewHosts = parse.GetValue(PreviewHosts);
         var budget = parse.GetValue(BudgetCredits);
         var dailyBudget = parse.GetValue(DailyBudgetCredits);
+        var otlpEndpoint = parse.GetValue(OtlpEndpoint);
         return o =>
         {
             o.DataDir = dataDir ?? o.DataDir;
@@ -125,6 +143,7 @@ internal sealed class SettingsFlags
             o.MaxConcurrentSubmits = maxSubmits ?? o.MaxConcurrentSubmits;
             o.BudgetCredits = budget ?? o.BudgetCredits;
             o.DailyBudgetCredits = dailyBudget ?? o.DailyBudgetCredits;
+            o.OtlpEndpoint = otlpEndpoint is null ? o.OtlpEndpoint : new Uri(otlpEndpoint);
             if (previewHosts is not null)
             {
                 o.PreviewHosts.Clear();

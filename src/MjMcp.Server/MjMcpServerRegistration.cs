@@ -67,6 +67,13 @@ public sealed class MjMcpServerOptions
     [AllowedValues("instant", "brisk", "realistic", ErrorMessage = "must be one of instant, brisk, realistic: fix MJMCP_SANDBOX_TIMING, --sandbox-timing or MjMcp:SandboxTiming (default brisk).")]
     public string SandboxTiming { get; set; } = "brisk";
 
+    /// <summary>
+    /// Where traces, metrics and logs are exported over OTLP (MJMCP_OTLP_ENDPOINT, --otlp-endpoint), e.g. http://localhost:4317
+    /// (gRPC, the default) or http://localhost:4318 with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf. Unset: the standard
+    /// OTEL_EXPORTER_OTLP_ENDPOINT, else nothing is exported.
+    /// </summary>
+    public Uri? OtlpEndpoint { get; set; }
+
     /// <summary>The server's name in the MCP handshake (default: the entry assembly's name).</summary>
     public string? ServerName { get; set; }
 
@@ -91,6 +98,7 @@ public sealed class MjMcpServerOptions
         [nameof(SandboxTiming)] = "MJMCP_SANDBOX_TIMING",
         [nameof(BudgetCredits)] = "MJMCP_BUDGET_CREDITS",
         [nameof(DailyBudgetCredits)] = "MJMCP_DAILY_BUDGET_CREDITS",
+        [nameof(OtlpEndpoint)] = "MJMCP_OTLP_ENDPOINT",
     };
 
     /// <summary>
@@ -150,6 +158,12 @@ public sealed class MjMcpServerOptions
             throw new OptionsValidationException(nameof(BaseUrl), typeof(MjMcpServerOptions), [$"BaseUrl '{url}' (from {origins[nameof(BaseUrl)]}) is not an absolute http(s) URL: set it like https://api.apiframe.pro, or unset it for the spec's."]);
         }
 
+        if (values.TryGetValue(nameof(OtlpEndpoint), out var otlp) && OtlpEndpointProblem(otlp) is { } otlpProblem)
+        {
+            // The value itself is not echoed: it may hold credentials.
+            throw new OptionsValidationException(nameof(OtlpEndpoint), typeof(MjMcpServerOptions), [$"OtlpEndpoint (from {origins[nameof(OtlpEndpoint)]}) {otlpProblem}"]);
+        }
+
         var options = new MjMcpServerOptions();
 
         // The configuration binder's source generator (EnableConfigurationBindingGenerator) makes this call reflection-free (AOT).
@@ -161,6 +175,14 @@ public sealed class MjMcpServerOptions
 
         return options;
     }
+
+    /// <summary>What is wrong with an OTLP endpoint, or null: it must be an absolute http(s) URL without credentials.</summary>
+    public static string? OtlpEndpointProblem(string? endpoint) =>
+        !(Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+            ? "is not an absolute http(s) URL: set it like http://localhost:4317 (OTLP/gRPC) or http://localhost:4318 (with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf), or unset it to export nothing."
+            : uri.UserInfo.Length > 0 || uri.Query.Length > 0
+                ? "carries credentials or a query: give the collector's bare URL and put any credentials in OTEL_EXPORTER_OTLP_HEADERS (they are never shown or logged)."
+                : null;
 
     /// <summary>Checks every rule (<see cref="MjMcpServerOptionsValidator"/>); a broken one is an <see cref="OptionsValidationException"/> whose message names the setting and the fix.</summary>
     public void Validate()
@@ -218,6 +240,11 @@ public sealed class MjMcpServerOptionsValidator : IValidateOptions<MjMcpServerOp
         Range(nameof(options.MaxConcurrentSubmits), options.MaxConcurrentSubmits, 0, int.MaxValue, "MJMCP_MAX_CONCURRENT_SUBMITS", "--max-concurrent-submits", "give 0 (no cap) or more");
         Range(nameof(options.BudgetCredits), options.BudgetCredits, 0, int.MaxValue, "MJMCP_BUDGET_CREDITS", "--budget-credits", "give a number of credits (0 or more), or leave it unset for no limit");
         Range(nameof(options.DailyBudgetCredits), options.DailyBudgetCredits, 0, int.MaxValue, "MJMCP_DAILY_BUDGET_CREDITS", "--daily-budget-credits", "give a number of credits (0 or more), or leave it unset for no limit");
+        if (options.OtlpEndpoint is { } otlp && MjMcpServerOptions.OtlpEndpointProblem(otlp.OriginalString) is { } otlpProblem)
+        {
+            result.AddError($"OtlpEndpoint {otlpProblem} Fix MJMCP_OTLP_ENDPOINT, --otlp-endpoint or {MjMcpServerOptions.Section}:{nameof(options.OtlpEndpoint)}.", nameof(options.OtlpEndpoint));
+        }
+
         return result.Build();
     }
 }
@@ -269,6 +296,9 @@ public static class MjMcpServerRegistration
         builder.Logging.AddProvider(clientLog);
         builder.Logging.AddFilter<ClientLogForwarder>(null, LogLevel.Trace);
 
+        // Traces, metrics and logs over OTLP, only when an endpoint is configured (see Telemetry.cs).
+        ServerTelemetry.AddExport(builder, options, options.ServerName ?? Assembly.GetEntryAssembly()?.GetName().Name ?? "mjmcp");
+
         var services = builder.Services;
         services.AddSingleton(spec);
         services.AddSingleton(options);
@@ -282,7 +312,7 @@ public static class MjMcpServerRegistration
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         services.AddMjClient(static (http, clientOptions, sp) => new MjClient(http, clientOptions, sp.GetRequiredService<McpSpec>().Rules, sp.GetService<ILogger<MjClient>>(), sp.GetService<TimeProvider>()));
         services.AddOptions<MidjourneyOptions>().Configure<ServerBackend>((o, backend) => backend.Configure(o));
-        services.AddSingleton(new TaskJournal(Path.Combine(options.DataDir, "journal.db")));
+        services.AddSingleton<ITaskJournal>(new SqliteTaskJournal(Path.Combine(options.DataDir, "journal.db")));
         services.AddHttpClient("previews");
         services.AddSingleton(sp => new PreviewService(
             sp.GetRequiredService<IHttpClientFactory>().CreateClient("previews"),
@@ -290,7 +320,7 @@ public static class MjMcpServerRegistration
             PreviewService.ProviderHosts(sp.GetRequiredService<IOptions<MidjourneyOptions>>().Value.BaseUrl ?? new Uri(spec.Rules.Provider.BaseUrl), options.PreviewHosts),
             Path.Combine(options.DataDir, "previews"),
             (url, numbered) => sp.GetRequiredService<ServerBackend>().Sandbox?.TryReadPreview(url, numbered)));
-        services.AddSingleton(sp => new CreditBudget(sp.GetRequiredService<TaskJournal>(), options.BudgetCredits, options.DailyBudgetCredits));
+        services.AddSingleton(sp => new CreditBudget(sp.GetRequiredService<ITaskJournal>(), options.BudgetCredits, options.DailyBudgetCredits));
         services.AddSingleton<ToolRuntime>();
 
         var entry = Assembly.GetEntryAssembly()?.GetName();
@@ -306,6 +336,7 @@ public static class MjMcpServerRegistration
                 o.ServerInstructions = Instructions(spec);
             })
             .WithMessageFilters(filters => filters.AddIncomingFilter(ProtocolGuard.Filter(clientLog.Attach)))
+            .WithRequestFilters(filters => filters.AddCallToolFilter(ServerTelemetry.ToolCallFilter))
             .WithTools(ToolCatalog.Tools(spec))
             .WithResources(TaskResource.All())
             .WithPrompts([new WorkflowPrompt(spec.Rules)]);
@@ -406,7 +437,7 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
                 await File.WriteAllTextAsync(portFile, _webhook.Url.Port.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
             }
 
-            var journal = _services.GetRequiredService<TaskJournal>();
+            var journal = _services.GetRequiredService<ITaskJournal>();
             _webhook.Updated += update => journal.ApplyWebhook(update.Update, update.IntentId, _spec.Rules);
         }
 

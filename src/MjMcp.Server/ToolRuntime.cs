@@ -34,7 +34,7 @@ public sealed partial class ToolRuntime
 {
     private const string WaitArgument = ToolArguments.WaitSecondsName;
     private readonly MjClient _client;
-    private readonly TaskJournal _journal;
+    private readonly ITaskJournal _journal;
     private readonly ServerSettings _settings;
     private readonly PreviewService _previews;
     private readonly ILogger<ToolRuntime> _logger;
@@ -42,7 +42,7 @@ public sealed partial class ToolRuntime
     private readonly CreditBudget _budget;
 
     /// <summary>Creates the runtime.</summary>
-    public ToolRuntime(MjClient client, McpSpec spec, TaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger, CreditBudget budget)
+    public ToolRuntime(MjClient client, McpSpec spec, ITaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger, CreditBudget budget)
     {
         _budget = budget;
         ArgumentNullException.ThrowIfNull(spec);
@@ -189,7 +189,9 @@ public sealed partial class ToolRuntime
             return await SubmitWrittenAheadAsync(operation, form, parentId, body, args, request, cancellationToken).ConfigureAwait(false);
         }
 
+        var queued = System.Diagnostics.Stopwatch.GetTimestamp();
         using var slot = await AcquireSlotAsync(WaitBound(args), cancellationToken).ConfigureAwait(false);
+        ServerTelemetry.QueuedForSlot(queued, slot is not null);
         if (slot is null)
         {
             return Refuse(RefusalCodes.ServerBusy, $"{_settings.MaxConcurrentSubmits} provider jobs of this server are already running (the spend cap, MJMCP_MAX_CONCURRENT_SUBMITS) and none finished within this call's wait; nothing was sent. Call {operation.ToolName} again in a moment.", null);
@@ -210,9 +212,9 @@ public sealed partial class ToolRuntime
         {
             intentId = _journal.BeginIntent(operation, parentId, Redacted(form, body));
         }
-        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
         {
-            return Refuse(RefusalCodes.JournalUnavailable, $"The task journal ({_journal.DatabasePath}) cannot be written ({ex.Message}), so {operation.ToolName} was not sent: nothing was spent. Fix the journal (or restart with --reset-journal), then call again.", null);
+            return Refuse(RefusalCodes.JournalUnavailable, $"The task journal ({_journal.Location}) cannot be written ({ex.Message}), so {operation.ToolName} was not sent: nothing was spent. Fix the journal (or restart with --reset-journal), then call again.", null);
         }
 
         // Spending guard: reserves the call's credits under its intent, or refuses (budget_exceeded) before any request.
@@ -254,6 +256,7 @@ public sealed partial class ToolRuntime
         }
 
         Log.Submitted(_logger, operation.ToolName, taskId);
+        ServerTelemetry.Spent(operation, body);
         if (await KeepAcceptedAsync(intentId, taskId, operation, parentId, cancellationToken).ConfigureAwait(false) is { } journalProblem)
         {
             // Accepted means kept: the caller gets the task_id even though the journal could not record it.
@@ -299,7 +302,7 @@ public sealed partial class ToolRuntime
                 _journal.AcceptIntent(intentId, taskId, operation, parentId);
                 return null;
             }
-            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
             {
                 problem = ex.Message;
                 Log.JournalRetry(_logger, taskId, attempt + 1, ex.Message);
@@ -317,7 +320,7 @@ public sealed partial class ToolRuntime
         {
             write();
         }
-        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
         {
             Log.JournalProblem(_logger, ex.Message);
         }
@@ -350,6 +353,7 @@ public sealed partial class ToolRuntime
     public async ValueTask<CallToolResult> WaitAndReportAsync(string taskId, TimeSpan bound, RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        using var taskScope = ServerTelemetry.TaskScope(_logger, taskId);
         var token = request.Params?.ProgressToken;
         var server = request.Server;
         var progress = new CallbackProgress(p =>

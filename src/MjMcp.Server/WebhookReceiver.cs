@@ -240,7 +240,9 @@ public sealed partial class WebhookReceiver : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        var span = ServerTelemetry.WebhookReceive();
         var status = await ProcessAsync(context).ConfigureAwait(false);
+        ServerTelemetry.WebhookAnswered(span, status);
         if (status != StatusCodes.Status200OK)
         {
             Interlocked.Increment(ref _rejected);
@@ -363,6 +365,8 @@ public sealed partial class WebhookReceiver : IAsyncDisposable
             return StatusCodes.Status400BadRequest;
         }
 
+        ServerTelemetry.WebhookTask(update.TaskId, update.Status);
+        using var taskScope = ServerTelemetry.TaskScope(_logger, update.TaskId);
         _client.ReportUpdate(update);
         try
         {

@@ -59,6 +59,24 @@ public class MjClient
     public async Task<FetchResponse> FetchAsync(string taskId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(taskId);
+        using var activity = SdkTelemetry.Source.StartActivity("fetch", System.Diagnostics.ActivityKind.Client);
+        activity?.SetTag(MjTelemetry.Tags.TaskId, taskId);
+        try
+        {
+            var response = await FetchCoreAsync(taskId, cancellationToken).ConfigureAwait(false);
+            activity?.SetTag(MjTelemetry.Tags.Status, response.Status);
+            activity?.SetTag(MjTelemetry.Tags.State, SdkTelemetry.Name(Rules.StateOf(response.Status)));
+            return response;
+        }
+        catch (Exception ex)
+        {
+            SdkTelemetry.Failed(activity, ex, "error");
+            throw;
+        }
+    }
+
+    private async Task<FetchResponse> FetchCoreAsync(string taskId, CancellationToken cancellationToken)
+    {
         var body = WriteJson(w => w.WriteString("task_id", taskId));
         var reply = await SendAsync(HttpMethod.Post, Rules.Provider.FetchPath, body, isSubmit: false, cancellationToken).ConfigureAwait(false);
         return FetchResponse.Parse(reply);
@@ -214,6 +232,13 @@ public class MjClient
     public void ReportUpdate(FetchResponse update)
     {
         ArgumentNullException.ThrowIfNull(update);
+        using (var activity = SdkTelemetry.Source.StartActivity("webhook update"))
+        {
+            activity?.SetTag(MjTelemetry.Tags.TaskId, update.TaskId);
+            activity?.SetTag(MjTelemetry.Tags.Status, update.Status);
+            SdkTelemetry.WebhookUpdates.Add(1, new KeyValuePair<string, object?>(MjTelemetry.Tags.Status, update.Status));
+        }
+
         _signals.Publish(update);
     }
 
@@ -241,6 +266,34 @@ public class MjClient
     {
         ArgumentNullException.ThrowIfNull(operation);
         ArgumentNullException.ThrowIfNull(form);
+        using var activity = SdkTelemetry.Source.StartActivity("submit " + operation.Name, System.Diagnostics.ActivityKind.Client);
+        activity?.SetTag(MjTelemetry.Tags.Operation, operation.Name);
+        activity?.SetTag(MjTelemetry.Tags.ParentTaskId, parentTaskId);
+        var outcome = "accepted";
+        try
+        {
+            var taskId = await SubmitRawCoreAsync(operation, form, parentTaskId, body, intentId, cancellationToken).ConfigureAwait(false);
+            var credits = operation.CreditsOf(body);
+            activity?.SetTag(MjTelemetry.Tags.TaskId, taskId);
+            activity?.SetTag(MjTelemetry.Tags.Credits, credits);
+            activity?.SetTag(MjTelemetry.Tags.Outcome, outcome);
+            SdkTelemetry.Credits.Add(credits, new KeyValuePair<string, object?>(MjTelemetry.Tags.Operation, operation.Name));
+            return taskId;
+        }
+        catch (Exception ex)
+        {
+            outcome = SdkTelemetry.SubmitOutcome(ex);
+            SdkTelemetry.Failed(activity, ex, outcome);
+            throw;
+        }
+        finally
+        {
+            SdkTelemetry.Submits.Add(1, new KeyValuePair<string, object?>(MjTelemetry.Tags.Operation, operation.Name), new KeyValuePair<string, object?>(MjTelemetry.Tags.Outcome, outcome));
+        }
+    }
+
+    private async Task<string> SubmitRawCoreAsync(OperationRule operation, FormRule form, string? parentTaskId, JsonElement body, string? intentId, CancellationToken cancellationToken)
+    {
         var problems = RuleValidator.ValidateParams(form, Rules.Provider.CommonParams, body);
         if (form.Parent is not null && string.IsNullOrWhiteSpace(parentTaskId))
         {
@@ -329,6 +382,46 @@ public class MjClient
     internal async Task<FetchResponse> WaitForFinishedAsync(string taskId, IProgress<TaskProgress>? progress, TimeSpan? timeout, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(taskId);
+        using var activity = SdkTelemetry.Source.StartActivity("wait");
+        activity?.SetTag(MjTelemetry.Tags.TaskId, taskId);
+        var counts = new WaitCounts();
+        var started = _time.GetTimestamp();
+        var outcome = "finished";
+        try
+        {
+            return await WaitForFinishedCoreAsync(taskId, progress, timeout, counts, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            outcome = ex switch
+            {
+                MjTaskFailedException => "failed",
+                MjWaitTimeoutException => "timeout",
+                OperationCanceledException => "cancelled",
+                _ => "error",
+            };
+            SdkTelemetry.Failed(activity, ex, outcome);
+            throw;
+        }
+        finally
+        {
+            activity?.SetTag(MjTelemetry.Tags.Outcome, outcome);
+            activity?.SetTag(MjTelemetry.Tags.Polls, counts.Polls);
+            activity?.SetTag(MjTelemetry.Tags.Pushed, counts.Pushed);
+            SdkTelemetry.WaitDuration.Record(_time.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>(MjTelemetry.Tags.Outcome, outcome));
+        }
+    }
+
+    /// <summary>What a wait used, for its span.</summary>
+    private sealed class WaitCounts
+    {
+        public int Polls { get; set; }
+
+        public int Pushed { get; set; }
+    }
+
+    private async Task<FetchResponse> WaitForFinishedCoreAsync(string taskId, IProgress<TaskProgress>? progress, TimeSpan? timeout, WaitCounts counts, CancellationToken cancellationToken)
+    {
         var limit = timeout ?? _options.DefaultWaitTimeout;
         var started = _time.GetTimestamp();
         var failures = 0;
@@ -350,18 +443,21 @@ public class MjClient
             if (pushed is not null)
             {
                 response = pushed;
+                counts.Pushed++;
                 var pushedState = Rules.StateOf(response.Status);
                 planner.Pushed(_time.GetElapsedTime(started), pushedState, response.Percentage);
             }
             else
             {
+                counts.Polls++;
                 try
                 {
                     response = await FetchAsync(taskId, cancellationToken).ConfigureAwait(false);
+                    SdkTelemetry.Polls.Add(1, new KeyValuePair<string, object?>(MjTelemetry.Tags.Outcome, SdkTelemetry.Name(Rules.StateOf(response.Status))));
                     failures = 0;
                     planner.Polled(_time.GetElapsedTime(started), Rules.StateOf(response.Status), response.Percentage);
                 }
-                catch (MjException ex) when (IsTransient(ex) && ++failures < _options.MaxConsecutiveFetchFailures)
+                catch (MjException ex) when (SdkTelemetry.PollFailed() && IsTransient(ex) && ++failures < _options.MaxConsecutiveFetchFailures)
                 {
                     Log.FetchRetry(_logger, taskId, failures, ex.Message);
                     planner.PollFailed(_time.GetElapsedTime(started));
