@@ -8,7 +8,7 @@ namespace MjMcp.Imaging;
 /// Baseline JPEG encoding with JpegLibrary (pure C#, MIT): 4:4:4, standard tables scaled by quality, optimised Huffman
 /// codes. For light previews, where a PNG of a picture is 10–30 times larger (measured: a 512² preview of a sandbox grid
 /// is 471 KB as PNG, 16 KB as JPEG at quality 90). Alpha is ignored (previews are opaque). Decode with
-/// <see cref="PngCodec.Decode"/> (StbImageSharp reads JPEG too).
+/// <see cref="PngCodec.Decode(byte[])"/> (StbImageSharp reads JPEG too).
 /// </summary>
 public static class JpegCodec
 {

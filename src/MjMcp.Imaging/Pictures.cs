@@ -61,6 +61,93 @@ public static class Pictures
     {
         ArgumentNullException.ThrowIfNull(prompt);
         var image = new RgbaImage(width, height);
+        CandidateInto(image, 0, 0, prompt, seed, variant, width, height);
+        return image;
+    }
+
+    /// <summary>
+    /// Renders <see cref="Candidate"/> (the same pixels) into the rectangle of <paramref name="target"/> at
+    /// (<paramref name="left"/>, <paramref name="top"/>): a grid is drawn in place, with no candidate image made first.
+    /// </summary>
+    public static void CandidateInto(RgbaImage target, int left, int top, string prompt, long seed, int variant, int width, int height)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(prompt);
+        if (left < 0 || top < 0 || width < 1 || height < 1 || left + width > target.Width || top + height > target.Height)
+        {
+            throw new ArgumentOutOfRangeException(nameof(left), "The rectangle lies outside the image.");
+        }
+
+        var (shapes, topColor, bottom, side, grain) = CandidateSetup(prompt, seed, variant, width, height);
+        var shapeCount = shapes.Length;
+        var pixels = target.Pixels;
+        var targetWidth = target.Width;
+        Parallel.For(0, height, () => new (int Shape, int From, int To)[shapeCount], (y, _, active) =>
+        {
+            var t = height == 1 ? 0f : (float)y / (height - 1);
+            var row = (((top + y) * targetWidth) + left) * 4;
+
+            // The shapes that can touch this row, each with the columns it may cover: a shape changes a pixel only
+            // where d2 < 1, and the bounds (with a margin far beyond float rounding) skip only pixels where d2 >= 1,
+            // so every pixel is exactly what testing every shape everywhere gives.
+            var count = 0;
+            for (var k = 0; k < shapes.Length; k++)
+            {
+                var dy = y - shapes[k].Y;
+                var reach = (shapes[k].R2 * 1.001f) + 1f - (dy * dy);
+                if (reach > 0)
+                {
+                    var half = MathF.Sqrt(reach) + 2f;
+                    active[count++] = (k, Math.Max(0, (int)(shapes[k].X - half)), Math.Min(width - 1, (int)(shapes[k].X + half) + 1));
+                }
+            }
+
+            var baseR = Lerp(topColor.R, bottom.R, t);
+            var baseG = Lerp(topColor.G, bottom.G, t);
+            var baseB = Lerp(topColor.B, bottom.B, t);
+            for (var x = 0; x < width; x++)
+            {
+                var s = width == 1 ? 0f : 0.35f * x / (width - 1);
+                var r = Lerp(baseR, side.R, s);
+                var g = Lerp(baseG, side.G, s);
+                var b = Lerp(baseB, side.B, s);
+                for (var a = 0; a < count; a++)
+                {
+                    var (k, from, to) = active[a];
+                    if (x < from || x > to)
+                    {
+                        continue;
+                    }
+
+                    var shape = shapes[k];
+                    var dx = x - shape.X;
+                    var dy = y - shape.Y;
+                    var d2 = ((dx * dx) + (dy * dy)) / shape.R2;
+                    if (d2 < 1f)
+                    {
+                        var alpha = (1f - d2) * (1f - d2) * 0.85f;
+                        r = Lerp(r, shape.Cr, alpha);
+                        g = Lerp(g, shape.Cg, alpha);
+                        b = Lerp(b, shape.Cb, alpha);
+                    }
+                }
+
+                var noise = (int)(Mix((uint)x, (uint)y, grain) % 7) - 3;
+                var i = row + (x * 4);
+                pixels[i] = Clamp(r + noise);
+                pixels[i + 1] = Clamp(g + noise);
+                pixels[i + 2] = Clamp(b + noise);
+                pixels[i + 3] = 255;
+            }
+
+            return active;
+        }, _ => { });
+    }
+
+    /// <summary>What a candidate is drawn from: its shapes (centre, squared radius, colour), gradient colours and noise salt.</summary>
+    internal static ((float X, float Y, float R2, float Cr, float Cg, float Cb)[] Shapes, (byte R, byte G, byte B) Top, (byte R, byte G, byte B) Bottom, (byte R, byte G, byte B) Side, uint Grain)
+        CandidateSetup(string prompt, long seed, int variant, int width, int height)
+    {
         var palette = Palette(prompt, seed);
         var h = Hash(prompt, seed, variant);
         var shapeCount = 5 + (int)(Unit(h, 1) * 4);
@@ -75,44 +162,19 @@ public static class Pictures
                 Math.Min(255f, color.R * shade), Math.Min(255f, color.G * shade), Math.Min(255f, color.B * shade));
         }
 
-        var top = palette[0];
-        var bottom = palette[1];
-        var side = palette[Math.Min(2, palette.Length - 1)];
-        var grain = (uint)h;
-        var pixels = image.Pixels;
-        Parallel.For(0, height, y =>
-        {
-            var t = height == 1 ? 0f : (float)y / (height - 1);
-            var row = y * width * 4;
-            for (var x = 0; x < width; x++)
-            {
-                var s = width == 1 ? 0f : 0.35f * x / (width - 1);
-                var r = Lerp(Lerp(top.R, bottom.R, t), side.R, s);
-                var g = Lerp(Lerp(top.G, bottom.G, t), side.G, s);
-                var b = Lerp(Lerp(top.B, bottom.B, t), side.B, s);
-                foreach (var shape in shapes)
-                {
-                    var dx = x - shape.X;
-                    var dy = y - shape.Y;
-                    var d2 = ((dx * dx) + (dy * dy)) / shape.R2;
-                    if (d2 < 1f)
-                    {
-                        var a = (1f - d2) * (1f - d2) * 0.85f;
-                        r = Lerp(r, shape.Cr, a);
-                        g = Lerp(g, shape.Cg, a);
-                        b = Lerp(b, shape.Cb, a);
-                    }
-                }
+        return (shapes, palette[0], palette[1], palette[Math.Min(2, palette.Length - 1)], (uint)h);
+    }
 
-                var noise = (int)(Mix((uint)x, (uint)y, grain) % 7) - 3;
-                var i = row + (x * 4);
-                pixels[i] = Clamp(r + noise);
-                pixels[i + 1] = Clamp(g + noise);
-                pixels[i + 2] = Clamp(b + noise);
-                pixels[i + 3] = 255;
-            }
-        });
-        return image;
+    /// <summary>The grid of candidates 1..4 at <paramref name="width"/> x <paramref name="height"/> each, drawn in place: the same pixels as <see cref="Grid"/> of four <see cref="Candidate"/>s.</summary>
+    public static RgbaImage CandidateGrid(string prompt, long seed, int width, int height)
+    {
+        var grid = new RgbaImage(width * 2, height * 2);
+        for (var v = 1; v <= 4; v++)
+        {
+            CandidateInto(grid, ((v - 1) % 2) * width, ((v - 1) / 2) * height, prompt, seed, v, width, height);
+        }
+
+        return grid;
     }
 
     /// <summary>A 2x2 grid: 1 top-left, 2 top-right, 3 bottom-left, 4 bottom-right.</summary>
@@ -279,15 +341,31 @@ public static class Pictures
     public static RgbaImage Pan(RgbaImage source, PanDirection direction, string prompt, long seed, int variant)
     {
         ArgumentNullException.ThrowIfNull(source);
+        var (width, height) = PanSize(source.Width, source.Height, direction);
+        var result = new RgbaImage(width, height);
+        PanInto(result, 0, 0, source, direction, prompt, seed, variant);
+        return result;
+    }
+
+    /// <summary>The size of a pan of a <paramref name="width"/> x <paramref name="height"/> image.</summary>
+    public static (int Width, int Height) PanSize(int width, int height, PanDirection direction) =>
+        direction is PanDirection.Left or PanDirection.Right ? (width * 3 / 2, height) : (width, height * 3 / 2);
+
+    /// <summary>Renders <see cref="Pan"/> (the same pixels) into <paramref name="target"/> at (<paramref name="left"/>, <paramref name="top"/>).</summary>
+    public static void PanInto(RgbaImage target, int left, int top, RgbaImage source, PanDirection direction, string prompt, long seed, int variant)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(prompt);
         var horizontal = direction is PanDirection.Left or PanDirection.Right;
-        var width = horizontal ? source.Width * 3 / 2 : source.Width;
-        var height = horizontal ? source.Height : source.Height * 3 / 2;
-        var result = Candidate(prompt + " pan " + direction.ToString(), seed, variant, width, height);
+        var (width, height) = PanSize(source.Width, source.Height, direction);
+        CandidateInto(target, left, top, prompt + " pan " + direction.ToString(), seed, variant, width, height);
         var offsetX = direction == PanDirection.Left ? width - source.Width : 0;
         var offsetY = direction == PanDirection.Up ? height - source.Height : 0;
         var fade = Math.Max(1, (horizontal ? width - source.Width : height - source.Height) / 2);
-        var pixels = result.Pixels;
+        var pixels = target.Pixels;
         var src = source.Pixels;
+        var targetWidth = target.Width;
 
         // The new strip starts as the continued edge of the picture and fades into new content.
         Parallel.For(0, height, y =>
@@ -305,7 +383,7 @@ public static class Pictures
                 var edgeX = Math.Clamp(sx, 0, source.Width - 1);
                 var edgeY = Math.Clamp(sy, 0, source.Height - 1);
                 var e = 1f - Math.Min(1f, (float)distance / fade);
-                var i = ((y * width) + x) * 4;
+                var i = (((top + y) * targetWidth) + left + x) * 4;
                 var j = ((edgeY * source.Width) + edgeX) * 4;
                 for (var c = 0; c < 3; c++)
                 {
@@ -313,8 +391,7 @@ public static class Pictures
                 }
             }
         });
-        Paste(result, source, offsetX, offsetY);
-        return result;
+        Paste(target, source, left + offsetX, top + offsetY);
     }
 
     /// <summary>Zoom out: ratio in (1, 2] keeps the size with the source scaled by 1/ratio in the centre; ratio 1 pads to a square.</summary>
@@ -600,8 +677,16 @@ public static class Pictures
         return SplitMix(hash);
     }
 
-    private static void Paste(RgbaImage target, RgbaImage source, int left, int top)
+    /// <summary>Copies <paramref name="source"/> into <paramref name="target"/> with its top-left corner at (<paramref name="left"/>, <paramref name="top"/>).</summary>
+    public static void Paste(RgbaImage target, RgbaImage source, int left, int top)
     {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(source);
+        if (left < 0 || top < 0 || left + source.Width > target.Width || top + source.Height > target.Height)
+        {
+            throw new ArgumentOutOfRangeException(nameof(left), "The pasted image lies outside the target.");
+        }
+
         for (var y = 0; y < source.Height; y++)
         {
             Buffer.BlockCopy(source.Pixels, y * source.Width * 4, target.Pixels, (((top + y) * target.Width) + left) * 4, source.Width * 4);
@@ -715,7 +800,7 @@ public static class Pictures
         return x ^ (x >> 31);
     }
 
-    private static uint Mix(uint x, uint y, uint salt)
+    internal static uint Mix(uint x, uint y, uint salt)
     {
         var h = (x * 0x8DA6B343u) ^ (y * 0xD8163841u) ^ (salt * 0xCB1AB31Fu);
         h ^= h >> 13;
@@ -723,7 +808,7 @@ public static class Pictures
         return h ^ (h >> 15);
     }
 
-    private static float Lerp(float a, float b, float t) => a + ((b - a) * t);
+    internal static float Lerp(float a, float b, float t) => a + ((b - a) * t);
 
-    private static byte Clamp(float value) => value <= 0 ? (byte)0 : value >= 255 ? (byte)255 : (byte)(value + 0.5f);
+    internal static byte Clamp(float value) => value <= 0 ? (byte)0 : value >= 255 ? (byte)255 : (byte)(value + 0.5f);
 }

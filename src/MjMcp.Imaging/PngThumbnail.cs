@@ -1,6 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Compression;
-
 namespace MjMcp.Imaging;
 
 /// <summary>
@@ -12,64 +9,37 @@ namespace MjMcp.Imaging;
 /// </summary>
 public static class PngThumbnail
 {
-    private static readonly byte[] Signature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
-
     /// <summary>
     /// The thumbnail (within <paramref name="maxSide"/>) of a PNG larger than that, or null when this PNG is not one this
     /// reader covers or needs no shrinking. Throws <see cref="InvalidDataException"/> for broken data.
     /// </summary>
     public static RgbaImage? TryDecode(ReadOnlySpan<byte> png, int maxSide)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxSide, 1);
-        if (png.Length < 33 || !png[..8].SequenceEqual(Signature) || !png.Slice(12, 4).SequenceEqual("IHDR"u8))
-        {
-            return null;
-        }
-
-        var width = BinaryPrimitives.ReadInt32BigEndian(png[16..]);
-        var height = BinaryPrimitives.ReadInt32BigEndian(png[20..]);
-        int depth = png[24], color = png[25], interlace = png[28];
-        if (depth != 8 || color is not (2 or 6) || interlace != 0 || width < 1 || height < 1 || width > RgbaImage.MaxSide || height > RgbaImage.MaxSide)
-        {
-            return null;
-        }
-
-        var scale = (double)maxSide / Math.Max(width, height);
-        if (scale >= 1)
-        {
-            return null;
-        }
-
-        using var compressed = new MemoryStream();
-        var offset = 8;
-        while (offset + 12 <= png.Length)
-        {
-            var length = BinaryPrimitives.ReadInt32BigEndian(png[offset..]);
-            if (length < 0 || offset + 12L + length > png.Length)
-            {
-                throw new InvalidDataException("The PNG is truncated.");
-            }
-
-            var type = png.Slice(offset + 4, 4);
-            if (type.SequenceEqual("IDAT"u8))
-            {
-                compressed.Write(png.Slice(offset + 8, length));
-            }
-            else if (type.SequenceEqual("IEND"u8))
-            {
-                break;
-            }
-
-            offset += 12 + length;
-        }
-
-        compressed.Position = 0;
-        using var inflater = new ZLibStream(compressed, CompressionMode.Decompress);
-        return Shrink(inflater, width, height, color == 6 ? 4 : 3, scale);
+        using var stream = new MemoryStream(png.ToArray(), writable: false);
+        return TryDecode(stream, maxSide);
     }
 
-    private static RgbaImage Shrink(Stream rows, int width, int height, int channels, double scale)
+    /// <summary>
+    /// The thumbnail of the PNG read from <paramref name="png"/> (from its current position; the compressed data is read
+    /// chunk by chunk as it is inflated, never held whole), or null as for the span overload.
+    /// </summary>
+    public static RgbaImage? TryDecode(Stream png, int maxSide)
     {
+        ArgumentNullException.ThrowIfNull(png);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSide, 1);
+        using var reader = PngReader.TryOpen(png);
+        if (reader is null)
+        {
+            return null;
+        }
+
+        var scale = (double)maxSide / Math.Max(reader.Width, reader.Height);
+        return scale >= 1 ? null : Shrink(reader, scale);
+    }
+
+    private static RgbaImage Shrink(PngReader rows, double scale)
+    {
+        int width = rows.Width, height = rows.Height, channels = rows.Channels;
         // The same boxes as Pictures.Thumbnail: destination x covers source [x*W/w, (x+1)*W/w).
         var w = Math.Max(1, (int)Math.Round(width * scale));
         var h = Math.Max(1, (int)Math.Round(height * scale));
@@ -88,22 +58,12 @@ public static class PngThumbnail
 
         var result = new RgbaImage(w, h);
         var sums = new long[w * 4];
-        var stride = width * channels;
-        var current = new byte[stride];
-        var previous = new byte[stride];
         var y = 0;
         var y1 = Math.Max(1, (int)((long)1 * height / h));
         var rowsInBox = 0;
         for (var sy = 0; sy < height; sy++)
         {
-            var filter = rows.ReadByte();
-            if (filter < 0)
-            {
-                throw new InvalidDataException("The PNG's image data ends early.");
-            }
-
-            rows.ReadExactly(current);
-            Unfilter(filter, current, previous, channels);
+            var current = rows.ReadRow();
             for (var sx = 0; sx < width; sx++)
             {
                 var s = sx * channels;
@@ -131,58 +91,15 @@ public static class PngThumbnail
                 rowsInBox = 0;
                 if (++y >= h)
                 {
+                    rows.Finish();
                     break;
                 }
 
                 var y0 = (int)((long)y * height / h);
                 y1 = Math.Max(y0 + 1, (int)((long)(y + 1) * height / h));
             }
-
-            (previous, current) = (current, previous);
         }
 
         return result;
-    }
-
-    private static void Unfilter(int filter, byte[] row, byte[] above, int bpp)
-    {
-        switch (filter)
-        {
-            case 0:
-                break;
-            case 1: // Sub
-                for (var i = bpp; i < row.Length; i++)
-                {
-                    row[i] += row[i - bpp];
-                }
-
-                break;
-            case 2: // Up
-                for (var i = 0; i < row.Length; i++)
-                {
-                    row[i] += above[i];
-                }
-
-                break;
-            case 3: // Average
-                for (var i = 0; i < row.Length; i++)
-                {
-                    var left = i >= bpp ? row[i - bpp] : 0;
-                    row[i] += (byte)((left + above[i]) >> 1);
-                }
-
-                break;
-            case 4: // Paeth
-                for (var i = 0; i < row.Length; i++)
-                {
-                    int a = i >= bpp ? row[i - bpp] : 0, b = above[i], c = i >= bpp ? above[i - bpp] : 0;
-                    int p = a + b - c, pa = Math.Abs(p - a), pb = Math.Abs(p - b), pc = Math.Abs(p - c);
-                    row[i] += (byte)(pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
-                }
-
-                break;
-            default:
-                throw new InvalidDataException($"Unknown PNG row filter {filter}.");
-        }
     }
 }

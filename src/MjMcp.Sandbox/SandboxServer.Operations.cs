@@ -78,7 +78,8 @@ public sealed partial class SandboxServer
             {
                 var source = p("image");
                 var direction = Enum.Parse<Imaging.PanDirection>(t.Params["direction"], ignoreCase: true);
-                s.SaveGrid(t, v => Pictures.Pan(source, direction, t.Prompt, t.Seed, v));
+                var (width, height) = Pictures.PanSize(source.Width, source.Height, direction);
+                s.SaveGrid(t, width, height, (grid, left, top, v) => Pictures.PanInto(grid, left, top, source, direction, t.Prompt, t.Seed, v));
             }),
         new("describe", 2, null, [], false, (s, _, b, ct) => s.CheckDescribeAsync(b, ct), (_, t, _) => t.Content = [.. Pictures.Describe(PngCodec.Decode(t.Inputs![0]))]),
         new("blend", 4, "grid", [], false, (s, _, b, ct) => s.CheckBlendAsync(b, ct),
@@ -303,7 +304,7 @@ public sealed partial class SandboxServer
     private void RenderCandidates(SandboxTask task, SandboxTask? parent)
     {
         var (w, h) = Size(task.Params.GetValueOrDefault("aspect_ratio") ?? parent?.Params.GetValueOrDefault("aspect_ratio"), Options.CandidateSize);
-        SaveGrid(task, v => Pictures.Candidate(task.Prompt, task.Seed, v, w, h));
+        SaveGrid(task, w, h, (grid, left, top, v) => Pictures.CandidateInto(grid, left, top, task.Prompt, task.Seed, v, w, h));
     }
 
     private static void RenderVariations(SandboxServer server, SandboxTask task, Func<string, RgbaImage> parentImage)

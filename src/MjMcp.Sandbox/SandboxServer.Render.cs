@@ -5,7 +5,7 @@ using MjMcp.Imaging;
 
 namespace MjMcp.Sandbox;
 
-/// <summary>Rendering off the request thread (two workers: a 4096² image is 64 MiB) and webhook delivery.</summary>
+/// <summary>Rendering off the request thread (<see cref="RenderWorkers"/> workers: a 4096² image is 64 MiB) and webhook delivery.</summary>
 public sealed partial class SandboxServer
 {
     private async Task RenderLoopAsync()
@@ -47,12 +47,15 @@ public sealed partial class SandboxServer
     private void Render(SandboxTask task)
     {
         var parent = task.ParentId is null ? null : _store.Get(task.ParentId) ?? throw new Rejection($"its parent task '{task.ParentId}' is no longer stored. Submit again with a task that exists.");
+        var decoded = new List<RgbaImage>();
         RgbaImage ParentImage(string name)
         {
             var path = _store.ImagePath(parent!.Id, name);
-            return parent.Images.Contains(name) && File.Exists(path)
+            var image = parent.Images.Contains(name) && File.Exists(path)
                 ? PngCodec.DecodeFile(path)
                 : throw new Rejection($"image {name} of its parent task '{parent.Id}' is no longer stored. Submit again with a task that exists.");
+            decoded.Add(image);
+            return image;
         }
 
         if (task.SpecMade)
@@ -66,26 +69,108 @@ public sealed partial class SandboxServer
             throw new InvalidOperationException($"the sandbox does not render {task.Operation}.");
         }
 
-        row.Render(this, task, ParentImage);
+        try
+        {
+            row.Render(this, task, ParentImage);
+        }
+        finally
+        {
+            // Every image is written by now and nothing refers to the parent's pixels: their arrays are reused.
+            decoded.ForEach(PixelPool.Return);
+        }
     }
 
+    /// <summary>Renders at once: one per core, at most 4 (a full-size pan's grid is 24 MiB; each render also draws on every core).</summary>
+    private static int RenderWorkers => Math.Clamp(Environment.ProcessorCount, 1, 4);
+
+    /// <summary>Four images made one at a time: each is pasted into the grid and dropped (never four held at once).</summary>
     private void SaveGrid(SandboxTask task, Func<int, RgbaImage> candidate)
     {
-        var parts = Enumerable.Range(1, 4).Select(candidate).ToArray();
-        var grid = Pictures.Grid(parts[0], parts[1], parts[2], parts[3]);
-        for (var i = 0; i < 4; i++)
+        var first = candidate(1);
+        SaveGrid(task, first.Width, first.Height, (grid, left, top, variant) =>
         {
-            SaveImage(task, (i + 1).ToString(CultureInfo.InvariantCulture), parts[i]);
-        }
+            var part = variant == 1 ? first : candidate(variant);
+            if (part.Width != first.Width || part.Height != first.Height)
+            {
+                throw new ArgumentException("All four grid images must be the same size.", nameof(candidate));
+            }
 
-        SaveImage(task, "grid", grid);
+            Pictures.Paste(grid, part, left, top);
+        });
     }
 
-    private void SaveImage(SandboxTask task, string name, RgbaImage image)
+    /// <summary>
+    /// A grid drawn in place: <paramref name="draw"/> renders variant 1..4 into its quadrant of one picture, so no
+    /// separate candidate images exist; each quadrant's PNG is written straight from the grid, then the grid's PNG and
+    /// its light preview (for an embedded server: see <see cref="TryReadPreview"/>). Nothing is kept once written.
+    /// </summary>
+    private void SaveGrid(SandboxTask task, int width, int height, Action<RgbaImage, int, int, int> draw)
     {
-        // Streamed to its file: no PNG-sized buffer is held (a grid's is megabytes, and two renders run at once).
+        // Every pixel is drawn, so a reused array needs no clearing.
+        var grid = PixelPool.Rent(width * 2, height * 2);
+        try
+        {
+            for (var variant = 1; variant <= 4; variant++)
+            {
+                draw(grid, ((variant - 1) % 2) * width, ((variant - 1) / 2) * height, variant);
+            }
+
+            for (var i = 0; i < 4; i++)
+            {
+                var (left, top) = ((i % 2) * width, (i / 2) * height);
+                task.Bytes += _store.WriteImage(task.Id, (i + 1).ToString(CultureInfo.InvariantCulture), stream => PngCodec.Encode(grid, left, top, width, height, stream, PngEncoderOptions.Default));
+                task.Images.Add((i + 1).ToString(CultureInfo.InvariantCulture));
+            }
+
+            SaveImage(task, "grid", grid, preview: true, numbered: true);
+        }
+        finally
+        {
+            PixelPool.Return(grid);
+        }
+    }
+
+    private void SaveImage(SandboxTask task, string name, RgbaImage image) => SaveImage(task, name, image, preview: name == "image", numbered: false);
+
+    private void SaveImage(SandboxTask task, string name, RgbaImage image, bool preview, bool numbered)
+    {
+        // Streamed to its file: no PNG-sized buffer is held (a grid's is megabytes, and renders run in parallel).
         task.Bytes += _store.WriteImage(task.Id, name, stream => PngCodec.Encode(image, stream));
+        if (preview)
+        {
+            // Made now from the pixels in hand: an embedded server reads it instead of downloading and decoding the PNG.
+            var jpeg = LightPreview.Make(image, numbered);
+            task.Bytes += _store.WriteFile(_store.PreviewPath(task.Id, name, numbered), stream => stream.Write(jpeg));
+        }
+
         task.Images.Add(name);
+    }
+
+    /// <summary>
+    /// The light preview (see <see cref="LightPreview"/>) the sandbox made when it rendered the image at
+    /// <paramref name="imageUrl"/>, quadrants numbered when <paramref name="numbered"/>; null when that URL is not one of
+    /// its own images or no such preview was made (the caller then makes it from the image). For an embedded server in
+    /// the same process: no HTTP, no PNG decode.
+    /// </summary>
+    public byte[]? TryReadPreview(Uri imageUrl, bool numbered)
+    {
+        ArgumentNullException.ThrowIfNull(imageUrl);
+        if (!imageUrl.IsAbsoluteUri || !string.Equals(imageUrl.Scheme, BaseUrl.Scheme, StringComparison.OrdinalIgnoreCase)
+            || !string.Equals(imageUrl.Host, BaseUrl.Host, StringComparison.OrdinalIgnoreCase) || imageUrl.Port != BaseUrl.Port
+            || imageUrl.AbsolutePath.Split('/') is not ["", "images", var id, var file] || !file.EndsWith(".png", StringComparison.Ordinal)
+            || _store.Get(id) is not { } task || !task.Images.Contains(file[..^4]))
+        {
+            return null;
+        }
+
+        try
+        {
+            return File.ReadAllBytes(_store.PreviewPath(task.Id, file[..^4], numbered));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // not made (an older task, another image) or evicted meanwhile
+        }
     }
 
     private static RgbaImage Mix(RgbaImage source, RgbaImage other, float amount)

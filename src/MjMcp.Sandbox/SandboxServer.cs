@@ -90,7 +90,7 @@ public sealed partial class SandboxServer : IAsyncDisposable
         await app.StartAsync(ct).ConfigureAwait(false);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         server.BaseUrl = new Uri(address.TrimEnd('/') + "/");
-        for (var i = 0; i < 2; i++)
+        for (var i = 0; i < RenderWorkers; i++)
         {
             server._workers.Add(Task.Run(server.RenderLoopAsync, CancellationToken.None));
         }

@@ -236,10 +236,15 @@ internal sealed class TaskStore
         return png.Length;
     }
 
+    /// <summary>Where the light preview of image <paramref name="name"/> goes (beside it; evicted with it).</summary>
+    public string PreviewPath(string taskId, string name, bool numbered) => Path.Combine(_root, "images", taskId, name + (numbered ? ".preview-numbered.jpg" : ".preview.jpg"));
+
     /// <summary>Writes an image by streaming it to its file (a temporary file, then renamed); returns its size.</summary>
-    public long WriteImage(string taskId, string name, Action<Stream> write)
+    public long WriteImage(string taskId, string name, Action<Stream> write) => WriteFile(ImagePath(taskId, name), write);
+
+    /// <summary>Writes a file of a task's image directory by streaming it (a temporary file, then renamed); counts and returns its size.</summary>
+    public long WriteFile(string path, Action<Stream> write)
     {
-        var path = ImagePath(taskId, name);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temp = path + ".tmp";
         long length;

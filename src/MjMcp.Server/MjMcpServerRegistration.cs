@@ -350,7 +350,8 @@ public static class MjMcpServerRegistration
             sp.GetRequiredService<IHttpClientFactory>().CreateClient("previews"),
             sp.GetRequiredService<ILogger<PreviewService>>(),
             PreviewService.ProviderHosts(sp.GetRequiredService<IOptions<MidjourneyOptions>>().Value.BaseUrl ?? new Uri(spec.Rules.Provider.BaseUrl), options.PreviewHosts),
-            Path.Combine(options.DataDir, "previews")));
+            Path.Combine(options.DataDir, "previews"),
+            (url, numbered) => sp.GetRequiredService<ServerBackend>().Sandbox?.TryReadPreview(url, numbered)));
         services.AddSingleton(sp => new CreditBudget(sp.GetRequiredService<ITaskJournal>(), options.BudgetCredits, options.DailyBudgetCredits));
         services.AddSingleton<ToolRuntime>();
 
@@ -389,6 +390,9 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
     private SandboxServer? _sandbox;
     private WebhookReceiver? _webhook;
     private ReplicaListener? _replica;
+
+    /// <summary>The embedded sandbox, when there is one (it hands previews to <see cref="PreviewService"/> in process).</summary>
+    internal SandboxServer? Sandbox => _sandbox;
 
     public ServerBackend(MjMcpServerOptions options, McpSpec spec, ServerSettings settings, IServiceProvider services, ILoggerFactory loggers)
     {

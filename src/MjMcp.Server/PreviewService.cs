@@ -16,16 +16,13 @@ namespace MjMcp.Server;
 public sealed partial class PreviewService
 {
     /// <summary>The long side of a preview, at most.</summary>
-    public const int MaxSide = 512;
+    public const int MaxSide = LightPreview.MaxSide;
 
     /// <summary>The size of a preview, at most (about 80 K characters of base64).</summary>
-    public const int MaxBytes = 60 * 1024;
+    public const int MaxBytes = LightPreview.MaxBytes;
 
     /// <summary>The format of every preview.</summary>
     public const string MimeType = "image/jpeg";
-
-    /// <summary>Qualities tried in turn until the preview fits <see cref="MaxBytes"/> (a 512² sandbox grid is ~16 KB at 90).</summary>
-    private static readonly int[] Qualities = [90, 80, 70, 55, 40, 25];
 
     private const long MaxDownloadBytes = 32L << 20;
     private readonly HttpClient _http;
@@ -34,14 +31,18 @@ public sealed partial class PreviewService
     private readonly SemaphoreSlim _gate = new(2);
     private readonly Func<Uri, bool> _allowed;
     private readonly string? _cacheDirectory;
+    private readonly Func<Uri, bool, byte[]?>? _local;
 
     /// <summary>
     /// Creates the service; <paramref name="allowed"/> says which image URLs may be fetched (default: any http(s));
-    /// <paramref name="cacheDirectory"/> (null: memory only) keeps each task's preview across restarts.
+    /// <paramref name="cacheDirectory"/> (null: memory only) keeps each task's preview across restarts;
+    /// <paramref name="local"/> (the embedded sandbox in this process) may hand over the preview of an image URL (and
+    /// whether numbered) that it made while rendering, so no download or decode is needed; null from it: fetched as usual.
     /// </summary>
-    public PreviewService(HttpClient http, ILogger<PreviewService> logger, Func<Uri, bool>? allowed = null, string? cacheDirectory = null)
+    public PreviewService(HttpClient http, ILogger<PreviewService> logger, Func<Uri, bool>? allowed = null, string? cacheDirectory = null, Func<Uri, bool, byte[]?>? local = null)
     {
         _http = http;
+        _local = local;
         _logger = logger;
         _allowed = allowed ?? (_ => true);
         _cacheDirectory = cacheDirectory is null ? null : Path.Combine(cacheDirectory, "v2");
@@ -97,7 +98,19 @@ public sealed partial class PreviewService
             return cached;
         }
 
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || !_allowed(uri))
+        var parsed = Uri.TryCreate(url, UriKind.Absolute, out var uri);
+        if (parsed && _local?.Invoke(uri!, grid) is { Length: > 0 } handed)
+        {
+            Remember(key, handed);
+            if (file is not null)
+            {
+                Save(file, handed);
+            }
+
+            return handed;
+        }
+
+        if (!parsed || !_allowed(uri!))
         {
             Log.PreviewFailed(_logger, url, "not an http(s) URL on the provider's image hosts");
             return null;
@@ -121,21 +134,28 @@ public sealed partial class PreviewService
                 return null;
             }
 
+            // Read into one buffer of the announced size when there is one (a growing MemoryStream would copy a
+            // grid's megabytes several times), then shrunk while decoding from that buffer.
             await using var stream = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
-            using var memory = new MemoryStream();
-            var buffer = new byte[81920];
+            var buffer = new byte[response.Content.Headers.ContentLength is { } announced and > 0 ? (int)announced + 1 : 1 << 20];
+            var length = 0;
             int read;
-            while ((read = await stream.ReadAsync(buffer, timeout.Token).ConfigureAwait(false)) > 0)
+            while ((read = await stream.ReadAsync(buffer.AsMemory(length), timeout.Token).ConfigureAwait(false)) > 0)
             {
-                if (memory.Length + read > MaxDownloadBytes)
+                length += read;
+                if (length == buffer.Length)
                 {
-                    return null;
-                }
+                    if (length >= MaxDownloadBytes)
+                    {
+                        return null;
+                    }
 
-                memory.Write(buffer, 0, read);
+                    Array.Resize(ref buffer, (int)Math.Min(MaxDownloadBytes, (long)buffer.Length * 2));
+                }
             }
 
-            var preview = Make(memory.GetBuffer().AsSpan(0, (int)memory.Length), grid);
+            using var image = new MemoryStream(buffer, 0, length, writable: false);
+            var preview = Make(image, grid);
             Remember(key, preview);
             if (file is not null)
             {
@@ -163,24 +183,26 @@ public sealed partial class PreviewService
     /// </summary>
     public static byte[] Make(ReadOnlySpan<byte> image, bool grid)
     {
+        using var stream = new MemoryStream(image.ToArray(), writable: false);
+        return Make(stream, grid);
+    }
+
+    /// <summary>The preview of an encoded image in a seekable stream (read from its start); see the span overload.</summary>
+    public static byte[] Make(Stream image, bool grid)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+
         // Shrunk while decoding when the reader covers the PNG (the usual case): ~3x faster, never the full image in memory.
-        var thumbnail = PngThumbnail.TryDecode(image, MaxSide) ?? Pictures.Thumbnail(PngCodec.Decode(image), MaxSide);
-        if (grid)
+        var thumbnail = PngThumbnail.TryDecode(image, MaxSide);
+        if (thumbnail is null)
         {
-            QuadrantBadges.Draw(thumbnail);
+            image.Position = 0;
+            using var copy = new MemoryStream();
+            image.CopyTo(copy);
+            thumbnail = Pictures.Thumbnail(PngCodec.Decode(copy.ToArray()), MaxSide);
         }
 
-        byte[] jpeg = [];
-        foreach (var quality in Qualities)
-        {
-            jpeg = JpegCodec.Encode(thumbnail, quality);
-            if (jpeg.Length <= MaxBytes)
-            {
-                break;
-            }
-        }
-
-        return jpeg.Length <= MaxBytes ? jpeg : throw new InvalidDataException($"The preview is {jpeg.Length} bytes even at the lowest quality.");
+        return LightPreview.FromThumbnail(thumbnail, grid);
     }
 
     private byte[]? Cached(string key, string? file)

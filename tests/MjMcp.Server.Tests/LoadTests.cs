@@ -78,10 +78,41 @@ public sealed class LoadTests(ITestOutputHelper output)
         }));
         clock.Stop();
         Assert.All(finished, stage => Assert.Equal("grid", stage));
-        var peak = server.FindPid() is { } pid ? PeakMemory(pid) : "unknown";
-        var line = string.Create(CultureInfo.InvariantCulture, $"full-size load: 100 workflows (300 tool calls, 1024-px candidates, embedded sandbox) in {clock.Elapsed.TotalSeconds:0.0} s; wait_task calls needed {waits}; server peak RSS {peak}");
+        var pid = server.FindPid();
+        var peak = pid is { } p ? PeakMemory(p) : "unknown";
+
+        // CPU seconds the server process used: unlike wall time, barely changed by other work on a shared machine.
+        var cpu = pid is { } q ? CpuSeconds(q) : null;
+        var line = string.Create(CultureInfo.InvariantCulture, $"full-size load: 100 workflows (300 tool calls, 1024-px candidates, embedded sandbox) in {clock.Elapsed.TotalSeconds:0.0} s; wait_task calls needed {waits}; server peak RSS {peak}; server CPU {cpu?.ToString("0.0", CultureInfo.InvariantCulture) ?? "unknown"} s; load average {LoadAverage()}");
         output.WriteLine(line);
         Console.Error.WriteLine(line);
+    }
+
+    /// <summary>User + system CPU seconds of a process (fields 14 and 15 of /proc/{pid}/stat, in clock ticks of 1/100 s).</summary>
+    private static double? CpuSeconds(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
     }
 
     private static string PeakMemory(int pid)

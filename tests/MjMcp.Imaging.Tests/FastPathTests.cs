@@ -1,0 +1,252 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using StbImageSharp;
+
+namespace MjMcp.Imaging.Tests;
+
+/// <summary>
+/// Issue 11's faster paths give exactly what the old ones gave: the vector PNG writer the same pixels as the baseline
+/// writer, the streaming PNG reader the same pixels as StbImageSharp, candidates drawn in place the same pixels as the
+/// old per-pixel loop over every shape. Timings and sizes are printed, never asserted (shared, noisy machines).
+/// </summary>
+public sealed class FastPathTests
+{
+    [Theory]
+    [InlineData(4, 301, 203)]
+    [InlineData(3, 301, 203)]
+    [InlineData(3, 97, 61)]
+    [InlineData(4, 1, 5)]
+    [InlineData(3, 5, 1)]
+    public void TheStreamingReaderDecodesEveryFilterLikeStbImageSharp(int channels, int width, int height)
+    {
+        // Every PNG row filter (None, Sub, Up, Average, Paeth in turn), RGB and RGBA, widths that leave vector tails.
+        var source = Pictures.Candidate("filters " + width, 5, 2, width, height);
+        if (channels == 4)
+        {
+            source.Pixels[3] = 0;
+            source.Pixels[^1] = 77;
+        }
+
+        var png = FilteredPng(source, channels);
+        var stb = ImageResult.FromMemory(png, ColorComponents.RedGreenBlueAlpha);
+        var ours = PngCodec.Decode(png);
+        Assert.Equal((stb.Width, stb.Height), (ours.Width, ours.Height));
+        Assert.Equal(stb.Data, ours.Pixels);
+        Assert.Equal(source.Pixels, ours.Pixels);
+
+        // Truncated or corrupt data is an InvalidDataException, never another exception or a half image.
+        Assert.Throws<InvalidDataException>(() => PngCodec.Decode(png[..(png.Length - 20)]));
+        Assert.Throws<InvalidDataException>(() => PngCodec.Decode(png[..(png.Length / 2)]));
+        var corrupt = (byte[])png.Clone();
+        corrupt[45]++;
+        Assert.Throws<InvalidDataException>(() => PngCodec.Decode(corrupt));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TheVectorWriterAndTheBaselineWriteTheSamePixels(bool opaque)
+    {
+        var image = Pictures.Candidate("a blue heron", 3, 1, 333, 129);
+        if (!opaque)
+        {
+            image.Pixels[7] = 10;
+        }
+
+        var fast = PngCodec.Encode(image, PngEncoderOptions.Default);
+        var baseline = PngCodec.Encode(image, PngEncoderOptions.Baseline);
+        Assert.Equal(opaque ? 2 : 6, fast[25]);
+        Assert.Equal(fast[25], baseline[25]);
+        Assert.Equal(image.Pixels, PngCodec.Decode(fast).Pixels);
+        Assert.Equal(image.Pixels, PngCodec.Decode(baseline).Pixels);
+        Assert.Equal(image.Pixels, ImageResult.FromMemory(fast, ColorComponents.RedGreenBlueAlpha).Data);
+
+        // The same filters and zlib level on one core: the same bytes (the CRCs too, computed two ways).
+        Assert.Equal(baseline, PngCodec.Encode(image, PngEncoderOptions.Default with { Parallel = false }));
+
+        // In bands (here of a few rows each): one valid zlib stream, read alike by StbImageSharp and our reader.
+        var banded = PngCodec.Encode(image, PngEncoderOptions.Default with { ParallelMinRows = 2 });
+        Assert.Equal(image.Pixels, PngCodec.Decode(banded).Pixels);
+        Assert.Equal(image.Pixels, ImageResult.FromMemory(banded, ColorComponents.RedGreenBlueAlpha).Data);
+    }
+
+    [Fact]
+    public void Adler32OfTwoPartsCombinesToTheWhole()
+    {
+        var data = Pictures.Candidate("adler", 1, 1, 300, 100).Pixels;
+        foreach (var cut in new[] { 0, 1, 5551, 5552, 5553, 60_000, data.Length })
+        {
+            var whole = Adler32.Update(1, data);
+            Assert.Equal(whole, Adler32.Combine(Adler32.Update(1, data.AsSpan(0, cut)), Adler32.Update(1, data.AsSpan(cut)), data.Length - cut));
+        }
+
+        Assert.Equal(0x11E60398u, Adler32.Update(1, "Wikipedia"u8));
+    }
+
+    [Fact]
+    public void ARegionIsEncodedLikeItsCrop()
+    {
+        var grid = Pictures.CandidateGrid("a fox", 9, 90, 70);
+        for (var index = 1; index <= 4; index++)
+        {
+            using var region = new MemoryStream();
+            PngCodec.Encode(grid, ((index - 1) % 2) * 90, ((index - 1) / 2) * 70, 90, 70, region, PngEncoderOptions.Default);
+            Assert.Equal(Pictures.Quadrant(grid, index).Pixels, PngCodec.Decode(region.ToArray()).Pixels);
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => PngCodec.Encode(grid, 100, 0, 90, 70, Stream.Null, PngEncoderOptions.Default));
+    }
+
+    [Theory]
+    [InlineData("a red fox at dusk", 42, 96, 64)]
+    [InlineData("sea", 7, 64, 200)]
+    [InlineData("x", 1, 1, 1)]
+    [InlineData("lighthouse night gold", 123456789, 257, 131)]
+    public void CandidatesDrawnInPlaceAreThePixelsOfTheOldLoop(string prompt, long seed, int width, int height)
+    {
+        for (var variant = 1; variant <= 4; variant++)
+        {
+            Assert.Equal(OldCandidate(prompt, seed, variant, width, height).Pixels, Pictures.Candidate(prompt, seed, variant, width, height).Pixels);
+        }
+
+        var parts = Enumerable.Range(1, 4).Select(v => Pictures.Candidate(prompt, seed, v, width, height)).ToArray();
+        Assert.Equal(Pictures.Grid(parts[0], parts[1], parts[2], parts[3]).Pixels, Pictures.CandidateGrid(prompt, seed, width, height).Pixels);
+    }
+
+    [Fact]
+    public void APanDrawnIntoAGridIsThePan()
+    {
+        var source = Pictures.Candidate("a harbour", 3, 1, 64, 48);
+        foreach (var direction in Enum.GetValues<PanDirection>())
+        {
+            var pan = Pictures.Pan(source, direction, "a harbour", 5, 2);
+            var (w, h) = Pictures.PanSize(source.Width, source.Height, direction);
+            Assert.Equal((w, h), (pan.Width, pan.Height));
+            var grid = new RgbaImage(w * 2, h * 2);
+            Pictures.PanInto(grid, w, h, source, direction, "a harbour", 5, 2);
+            Assert.Equal(pan.Pixels, Pictures.Quadrant(grid, 4).Pixels);
+        }
+    }
+
+    /// <summary>Pictures.Candidate before issue 11, verbatim but for names: every shape tested at every pixel.</summary>
+    internal static RgbaImage OldCandidate(string prompt, long seed, int variant, int width, int height)
+    {
+        var image = new RgbaImage(width, height);
+        var (shapes, top, bottom, side, grain) = Pictures.CandidateSetup(prompt, seed, variant, width, height);
+        var pixels = image.Pixels;
+        Parallel.For(0, height, y =>
+        {
+            var t = height == 1 ? 0f : (float)y / (height - 1);
+            var row = y * width * 4;
+            for (var x = 0; x < width; x++)
+            {
+                var s = width == 1 ? 0f : 0.35f * x / (width - 1);
+                var r = Pictures.Lerp(Pictures.Lerp(top.R, bottom.R, t), side.R, s);
+                var g = Pictures.Lerp(Pictures.Lerp(top.G, bottom.G, t), side.G, s);
+                var b = Pictures.Lerp(Pictures.Lerp(top.B, bottom.B, t), side.B, s);
+                foreach (var shape in shapes)
+                {
+                    var dx = x - shape.X;
+                    var dy = y - shape.Y;
+                    var d2 = ((dx * dx) + (dy * dy)) / shape.R2;
+                    if (d2 < 1f)
+                    {
+                        var a = (1f - d2) * (1f - d2) * 0.85f;
+                        r = Pictures.Lerp(r, shape.Cr, a);
+                        g = Pictures.Lerp(g, shape.Cg, a);
+                        b = Pictures.Lerp(b, shape.Cb, a);
+                    }
+                }
+
+                var noise = (int)(Pictures.Mix((uint)x, (uint)y, grain) % 7) - 3;
+                var i = row + (x * 4);
+                pixels[i] = Pictures.Clamp(r + noise);
+                pixels[i + 1] = Pictures.Clamp(g + noise);
+                pixels[i + 2] = Pictures.Clamp(b + noise);
+                pixels[i + 3] = 255;
+            }
+        });
+        return image;
+    }
+
+    private static byte[] FilteredPng(RgbaImage image, int channels)
+    {
+        var stride = image.Width * channels;
+        var raw = new byte[image.Height * (stride + 1)];
+        var previous = new byte[stride];
+        var row = new byte[stride];
+        for (var y = 0; y < image.Height; y++)
+        {
+            for (var x = 0; x < image.Width; x++)
+            {
+                for (var c = 0; c < channels; c++)
+                {
+                    row[(x * channels) + c] = image.Pixels[(((y * image.Width) + x) * 4) + c];
+                }
+            }
+
+            var filter = y % 5;
+            var o = y * (stride + 1);
+            raw[o] = (byte)filter;
+            for (var i = 0; i < stride; i++)
+            {
+                int a = i >= channels ? row[i - channels] : 0, b = previous[i], c = i >= channels ? previous[i - channels] : 0;
+                int p = a + b - c, pa = Math.Abs(p - a), pb = Math.Abs(p - b), pc = Math.Abs(p - c);
+                var predicted = filter switch { 0 => 0, 1 => a, 2 => b, 3 => (a + b) >> 1, _ => pa <= pb && pa <= pc ? a : pb <= pc ? b : c };
+                raw[o + 1 + i] = (byte)(row[i] - predicted);
+            }
+
+            (previous, row) = (row, previous);
+        }
+
+        using var compressed = new MemoryStream();
+        using (var z = new ZLibStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            z.Write(raw);
+        }
+
+        using var png = new MemoryStream();
+        png.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+        var header = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(header, image.Width);
+        BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), image.Height);
+        header[8] = 8;
+        header[9] = (byte)(channels == 4 ? 6 : 2);
+        Chunk(png, "IHDR", header);
+
+        // Two IDAT chunks around another chunk: the reader must join them and skip it.
+        var data = compressed.ToArray();
+        Chunk(png, "IDAT", data[..(data.Length / 2)]);
+        Chunk(png, "tEXt", "Comment\0split"u8.ToArray());
+        Chunk(png, "IDAT", data[(data.Length / 2)..]);
+        Chunk(png, "IEND", []);
+        return png.ToArray();
+
+        static void Chunk(Stream s, string type, byte[] body)
+        {
+            var length = new byte[4];
+            BinaryPrimitives.WriteInt32BigEndian(length, body.Length);
+            s.Write(length);
+            var typed = System.Text.Encoding.ASCII.GetBytes(type).Concat(body).ToArray();
+            s.Write(typed);
+            var crc = new byte[4];
+            BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32(typed));
+            s.Write(crc);
+        }
+
+        static uint Crc32(byte[] bytes)
+        {
+            var crc = 0xFFFFFFFFu;
+            foreach (var b in bytes)
+            {
+                crc ^= b;
+                for (var k = 0; k < 8; k++)
+                {
+                    crc = (crc & 1) != 0 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+                }
+            }
+
+            return ~crc;
+        }
+    }
+}
