@@ -95,7 +95,7 @@ internal static class Cli
     }
 
     /// <summary>appsettings.json next to mjmcp, then (winning) the one in the working directory.</summary>
-    private static void AddAppSettings(IConfigurationBuilder configuration)
+    internal static void AddAppSettings(IConfigurationBuilder configuration)
     {
         var besideExe = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
         var inWorkingDir = Path.GetFullPath("appsettings.json");
@@ -107,7 +107,7 @@ internal static class Cli
     }
 
     /// <summary>The settings as the server will see them: configuration and environment, then the flags, checked.</summary>
-    private static MjMcpServerOptions Effective(IConfiguration configuration, Action<MjMcpServerOptions> flags)
+    internal static MjMcpServerOptions Effective(IConfiguration configuration, Action<MjMcpServerOptions> flags)
     {
         var options = MjMcpServerOptions.Load(configuration);
         flags(options);
@@ -116,7 +116,7 @@ internal static class Cli
     }
 
     /// <summary>What to tell a person about a start-up failure they can fix, or null for a bug (which keeps its stack trace).</summary>
-    private static string? Problem(Exception ex) => ex switch
+    internal static string? Problem(Exception ex) => ex switch
     {
         OptionsValidationException e => e.Message,
         JournalUnusableException e => e.Message,
@@ -129,7 +129,7 @@ internal static class Cli
     };
 
     /// <summary>--reset-journal: renames journal.db (and its WAL files) to journal.db.broken-&lt;time&gt; so the server starts fresh.</summary>
-    private static void MoveJournalAside(string dataDir)
+    internal static void MoveJournalAside(string dataDir)
     {
         var journal = Path.Combine(dataDir, "journal.db");
         var stamp = DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);

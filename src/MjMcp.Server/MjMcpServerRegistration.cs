@@ -268,6 +268,7 @@ public static class MjMcpServerRegistration
         var clientLog = new ClientLogForwarder();
         builder.Logging.AddProvider(clientLog);
         builder.Logging.AddFilter<ClientLogForwarder>(null, LogLevel.Trace);
+        builder.Services.AddSingleton(clientLog); // WithMjMcpHttpTransport makes it per request
 
         var services = builder.Services;
         services.AddSingleton(spec);
@@ -407,7 +408,7 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
         }
 
         Log.Started(_logger, _settings.Backend, _options.DataDir);
-        if (!Console.IsInputRedirected)
+        if (!Console.IsInputRedirected && _services.GetService<StdioTransportMarker>() is not null)
         {
             await Console.Error.WriteLineAsync($"mjmcp: MCP server on stdio, waiting for an MCP client (backend: {_settings.Backend}).\nmjmcp: Ctrl+C stops.").ConfigureAwait(false);
         }
