@@ -51,25 +51,8 @@ public static class MjMcpHttpExtensions
         return builder.WithHttpTransport(o => o.SessionMode = HttpServerSessionMode.StatefulForInitializeClients);
     }
 
-    /// <summary>Readiness: the journal answers a read.</summary>
-    private sealed class JournalReadyCheck(ITaskJournal journal) : IHealthCheck
-    {
-        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-        {
-            try
-            {
-                _ = journal.List(null, 1);
-                return Task.FromResult(HealthCheckResult.Healthy());
-            }
-            catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or UnauthorizedAccessException or InvalidOperationException)
-            {
-                return Task.FromResult(HealthCheckResult.Unhealthy($"the task journal ({journal.Location}) cannot be read: {ex.Message}"));
-            }
-        }
-    }
-
     /// <summary>Readiness: every hosted service has started (the backend: embedded sandbox or provider client, webhook receiver) and none is stopping.</summary>
-    private sealed class BackendReadyCheck(IHostApplicationLifetime lifetime, ServerSettings settings) : IHealthCheck
+    internal sealed class BackendReadyCheck(IHostApplicationLifetime lifetime, ServerSettings settings) : IHealthCheck
     {
         public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
             Task.FromResult(

@@ -56,7 +56,7 @@ if (mode === "ownership") {
   const progress = { count: 0 };
   const grid = await call(a, "imagine", { prompt: "a lighthouse at dusk" }, progress);
   const up = await call(a, "upscale_1x", { parent_task_id: grid.task_id, index: 2 }, progress);
-  findings.a = { grid, up, progress: progress.count, list: await call(a, "list_tasks", {}), read: await read(a, `mj://tasks/${grid.task_id}`) };
+  findings.a = { grid, up, progress: progress.count, list: await call(a, "list_tasks", {}), read: await read(a, `mj://tasks/${grid.task_id}`), account: await call(a, "account", {}) };
   findings.b = {
     fetch: await call(b, "fetch_task", { task_id: grid.task_id }),
     wait: await call(b, "wait_task", { task_id: grid.task_id, wait_seconds: 1 }),
