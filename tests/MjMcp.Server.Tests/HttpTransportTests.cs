@@ -1,3 +1,5 @@
+// MCP9005: logging/setLevel is deprecated from protocol revision 2026-07-28 on; the logging test is a 2025-11-25 client.
+#pragma warning disable MCP9005
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -175,6 +177,70 @@ public sealed class HttpTransportTests : IClassFixture<SandboxFixture>
         var listedByA = root.GetProperty("listedByA").EnumerateArray().Select(e => e.GetString()).ToList();
         Assert.Contains(b.GetProperty("own").GetProperty("task_id").GetString(), listedByA);
         Assert.Contains(gridId, root.GetProperty("listedByB").EnumerateArray().Select(e => e.GetString()));
+    }
+
+    [Fact]
+    public async Task LogNotificationsGoOnlyToTheClientWhoseCallWroteThem()
+    {
+        var (tokenA, hashA) = HttpServerProcess.NewToken();
+        var (tokenB, hashB) = HttpServerProcess.NewToken();
+        await using var server = await HttpServerProcess.StartAsync(Env($"alice={hashA},bob={hashB}"));
+
+        // B connects first (with one session per process, the first client used to get every client's lines).
+        await using var b = await ConnectAsync(server, tokenB);
+        var seenByB = Listen(b);
+        await b.SetLoggingLevelAsync(ModelContextProtocol.Protocol.LoggingLevel.Warning);
+        await using var a = await ConnectAsync(server, tokenA);
+        var seenByA = Listen(a);
+        await a.SetLoggingLevelAsync(ModelContextProtocol.Protocol.LoggingLevel.Warning);
+
+        // The sandbox's moderation fails a banned word: the server logs a warning naming the task.
+        var aTask = await FailedTaskAsync(a, "a forbidden fox");
+        var bTask = await FailedTaskAsync(b, "a forbidden owl");
+        await Until(() => seenByA.Any(t => t.Contains(aTask, StringComparison.Ordinal)));
+        await Until(() => seenByB.Any(t => t.Contains(bTask, StringComparison.Ordinal)));
+        Assert.DoesNotContain(seenByB, t => t.Contains(aTask, StringComparison.Ordinal));
+        Assert.DoesNotContain(seenByA, t => t.Contains(bTask, StringComparison.Ordinal));
+
+        static async Task<string> FailedTaskAsync(ModelContextProtocol.Client.McpClient client, string prompt)
+        {
+            var result = await client.CallToolAsync("imagine", new Dictionary<string, object?> { ["prompt"] = prompt });
+            Assert.True(result.IsError == true, ServerProcess.Text(result));
+            return result.StructuredContent!.Value.GetProperty("task_id").GetString()!;
+        }
+    }
+
+    private static async Task<ModelContextProtocol.Client.McpClient> ConnectAsync(HttpServerProcess server, string token)
+    {
+        var transport = new ModelContextProtocol.Client.HttpClientTransport(new ModelContextProtocol.Client.HttpClientTransportOptions
+        {
+            Endpoint = server.McpUrl,
+            TransportMode = ModelContextProtocol.Client.HttpTransportMode.StreamableHttp,
+            AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + token },
+        });
+        return await ModelContextProtocol.Client.McpClient.CreateAsync(transport, new ModelContextProtocol.Client.McpClientOptions { ProtocolVersion = "2025-11-25" });
+    }
+
+    private static System.Collections.Concurrent.ConcurrentQueue<string> Listen(ModelContextProtocol.Client.McpClient client)
+    {
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        _ = client.RegisterNotificationHandler(ModelContextProtocol.Protocol.NotificationMethods.LoggingMessageNotification, (notification, _) =>
+        {
+            seen.Enqueue(notification.Params?.ToJsonString() ?? string.Empty);
+            return default;
+        });
+        return seen;
+    }
+
+    /// <summary>A notification travels beside the result: give one on its way a moment (bounded, so a missing one fails).</summary>
+    private static async Task Until(Func<bool> condition)
+    {
+        for (var i = 0; i < 200 && !condition(); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(condition(), "the notification never came");
     }
 
     [Fact]
