@@ -53,11 +53,13 @@ internal static class Cli
     public static async Task<int> ShowSettingsAsync(Action<MjMcpServerOptions> flags)
     {
         MjMcpServerOptions o;
+        MjMcp.Server.Http.MjMcpHttpOptions http;
         try
         {
             var configuration = new ConfigurationManager();
             AddAppSettings(configuration);
             o = Effective(configuration, flags);
+            http = MjMcp.Server.Http.MjMcpHttpOptions.Load(configuration);
         }
         catch (Exception ex) when (Problem(ex) is { } problem)
         {
@@ -85,6 +87,8 @@ internal static class Cli
             $"PreviewHosts: {(o.PreviewHosts.Count == 0 ? "(none)" : string.Join(',', o.PreviewHosts))}",
             $"BudgetCredits: {Show(o.BudgetCredits)}",
             $"DailyBudgetCredits: {Show(o.DailyBudgetCredits)}",
+            $"Http:Tokens: {(http.Tokens.Count == 0 ? "(none: loopback only, no authentication)" : string.Join(", ", http.Tokens.Keys.Order(StringComparer.Ordinal)) + " (hashes not shown)")}",
+            $"Http:SharedScope: {(http.SharedScope ? "true" : "false")}",
         };
         foreach (var line in lines)
         {

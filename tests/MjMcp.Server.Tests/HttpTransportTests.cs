@@ -298,6 +298,17 @@ public sealed class HttpTransportTests : IClassFixture<SandboxFixture>
         (exit, _, stderr) = await HttpServerProcess.RunCliAsync([], "serve", "--http", "example.com:80");
         Assert.Equal(2, exit);
         Assert.Contains("--http needs HOST:PORT", stderr, StringComparison.Ordinal);
+
+        // mjmcp settings names the clients and never shows a hash; serve --help offers --http.
+        var (_, hash) = HttpServerProcess.NewToken();
+        (exit, var stdout, _) = await HttpServerProcess.RunCliAsync(new() { ["MJMCP_HTTP_TOKENS"] = $"ci={hash},laptop={hash}", ["MJMCP_HTTP_SHARED_SCOPE"] = "true" }, "settings");
+        Assert.Equal(0, exit);
+        Assert.Contains("Http:Tokens: ci, laptop (hashes not shown)", stdout, StringComparison.Ordinal);
+        Assert.Contains("Http:SharedScope: true", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(hash, stdout, StringComparison.Ordinal);
+        (exit, stdout, _) = await HttpServerProcess.RunCliAsync([], "serve", "--help");
+        Assert.Equal(0, exit);
+        Assert.Contains("--http <HOST:PORT>", stdout, StringComparison.Ordinal);
     }
 
     private static async Task<JsonDocument> OwnershipAsync(HttpServerProcess server, string tokenA, string tokenB)
