@@ -158,6 +158,37 @@ public sealed class HttpTransportTests : IClassFixture<SandboxFixture>
     }
 
     [Fact]
+    public async Task ATaskMadeOutsideTheServerBelongsToTheFirstClientThatNamesIt()
+    {
+        // A task made straight at the provider, not through this server: the journal does not know it.
+        using var http = new HttpClient();
+        using var submit = new HttpRequestMessage(HttpMethod.Post, new Uri(_fixture.Sandbox.BaseUrl, "imagine")) { Content = new StringContent("""{"prompt":"a lamp made elsewhere"}""", Encoding.UTF8, "application/json") };
+        submit.Headers.TryAddWithoutValidation("Authorization", ProviderKey);
+        using var accepted = await http.SendAsync(submit);
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+        using var body = JsonDocument.Parse(await accepted.Content.ReadAsStringAsync());
+        var taskId = body.RootElement.GetProperty("task_id").GetString()!;
+
+        var (tokenA, hashA) = HttpServerProcess.NewToken();
+        var (tokenB, hashB) = HttpServerProcess.NewToken();
+        await using var server = await HttpServerProcess.StartAsync(Env($"alice={hashA},bob={hashB}"));
+        await using var a = await ConnectAsync(server, tokenA);
+        await using var b = await ConnectAsync(server, tokenB);
+
+        var waited = await a.CallToolAsync("wait_task", new Dictionary<string, object?> { ["task_id"] = taskId });
+        Assert.False(waited.IsError == true, ServerProcess.Text(waited));
+        Assert.Equal(taskId, waited.StructuredContent!.Value.GetProperty("task_id").GetString());
+
+        // From now on it is A's: B cannot fetch it or continue from it; A can.
+        var fetchedByB = await b.CallToolAsync("fetch_task", new Dictionary<string, object?> { ["task_id"] = taskId });
+        Assert.Equal("unknown_task", fetchedByB.StructuredContent!.Value.GetProperty("error").GetProperty("code").GetString());
+        var upscaledByB = await b.CallToolAsync("upscale_1x", new Dictionary<string, object?> { ["parent_task_id"] = taskId, ["index"] = 1 });
+        Assert.Equal("unknown_task", upscaledByB.StructuredContent!.Value.GetProperty("error").GetProperty("code").GetString());
+        var upscaledByA = await a.CallToolAsync("upscale_1x", new Dictionary<string, object?> { ["parent_task_id"] = taskId, ["index"] = 1 });
+        Assert.False(upscaledByA.IsError == true, ServerProcess.Text(upscaledByA));
+    }
+
+    [Fact]
     public async Task WithTheSharedScopeEveryClientSeesEveryTask()
     {
         var (tokenA, hashA) = HttpServerProcess.NewToken();
