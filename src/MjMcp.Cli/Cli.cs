@@ -53,11 +53,13 @@ internal static class Cli
     public static async Task<int> ShowSettingsAsync(Action<MjMcpServerOptions> flags)
     {
         MjMcpServerOptions o;
+        MjMcp.Server.Http.MjMcpHttpOptions http;
         try
         {
             var configuration = new ConfigurationManager();
             AddAppSettings(configuration);
             o = Effective(configuration, flags);
+            http = MjMcp.Server.Http.MjMcpHttpOptions.Load(configuration);
         }
         catch (Exception ex) when (Problem(ex) is { } problem)
         {
@@ -89,6 +91,8 @@ internal static class Cli
             $"Journal: {(o.Journal is { Length: > 0 } journal ? PostgresTaskJournal.Describe(journal) : "(not set: SQLite in the data directory)")}",
             $"WebhookUrl: {Show(o.WebhookUrl)}",
             $"MaxConcurrentJobs: {Show(o.MaxConcurrentJobs)}",
+            $"Http:Tokens: {(http.Tokens.Count == 0 ? "(none: loopback only, no authentication)" : string.Join(", ", http.Tokens.Keys.Order(StringComparer.Ordinal)) + " (hashes not shown)")}",
+            $"Http:SharedScope: {(http.SharedScope ? "true" : "false")}",
         };
         foreach (var line in lines)
         {
@@ -99,7 +103,7 @@ internal static class Cli
     }
 
     /// <summary>appsettings.json next to mjmcp, then (winning) the one in the working directory.</summary>
-    private static void AddAppSettings(IConfigurationBuilder configuration)
+    internal static void AddAppSettings(IConfigurationBuilder configuration)
     {
         var besideExe = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
         var inWorkingDir = Path.GetFullPath("appsettings.json");
@@ -111,7 +115,7 @@ internal static class Cli
     }
 
     /// <summary>The settings as the server will see them: configuration and environment, then the flags, checked.</summary>
-    private static MjMcpServerOptions Effective(IConfiguration configuration, Action<MjMcpServerOptions> flags)
+    internal static MjMcpServerOptions Effective(IConfiguration configuration, Action<MjMcpServerOptions> flags)
     {
         var options = MjMcpServerOptions.Load(configuration);
         flags(options);
@@ -120,7 +124,7 @@ internal static class Cli
     }
 
     /// <summary>What to tell a person about a start-up failure they can fix, or null for a bug (which keeps its stack trace).</summary>
-    private static string? Problem(Exception ex) => ex switch
+    internal static string? Problem(Exception ex) => ex switch
     {
         OptionsValidationException e => e.Message,
         JournalUnusableException e => e.Message,
@@ -133,7 +137,7 @@ internal static class Cli
     };
 
     /// <summary>--reset-journal: renames journal.db (and its WAL files) to journal.db.broken-&lt;time&gt; so the server starts fresh.</summary>
-    private static void MoveJournalAside(string dataDir)
+    internal static void MoveJournalAside(string dataDir)
     {
         var journal = Path.Combine(dataDir, "journal.db");
         var stamp = DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);

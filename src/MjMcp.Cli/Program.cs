@@ -6,6 +6,7 @@ using MjMcp.Sandbox;
 // mjmcp settings   — the settings in effect, checked
 // mjmcp sandbox    — the standalone sandbox HTTP server
 // mjmcp demo "…"   — watch the whole workflow run through the MCP tools
+// mjmcp serve --http 127.0.0.1:8080 — the same server over Streamable HTTP; mjmcp token new NAME — a client token
 // Every command parses with System.CommandLine: --help on each, and bad input is one line on stderr with exit code 2.
 var flags = new SettingsFlags();
 var resetJournal = new Option<bool>("--reset-journal") { Description = "Move a damaged journal aside (journal.db.broken-<time>) and start with a fresh one." };
@@ -39,6 +40,43 @@ var demoCommand = new Command("demo", "Run imagine → upscale_1x → pan → up
 };
 demoCommand.SetAction((parse, ct) => Demo.RunAsync(parse.GetValue(prompt)!, parse.GetValue(output) ?? "mjmcp-demo", parse.GetValue(flags.DataDir), parse.GetValue(flags.SandboxTiming), ct));
 root.Subcommands.Add(demoCommand);
+
+// mjmcp serve [--http HOST:PORT]: stdio as plain mjmcp, or MCP over Streamable HTTP at http://HOST:PORT/mcp.
+var http = new Option<System.Net.IPEndPoint?>("--http")
+{
+    Description = "Serve MCP over Streamable HTTP at http://HOST:PORT/mcp instead of stdio (plus /healthz and /readyz). HOST: an IP address or localhost; port 0 takes any free one. Client tokens: MJMCP_HTTP_TOKENS (mjmcp token new NAME); required on a non-loopback address.",
+    HelpName = "HOST:PORT",
+    CustomParser = result =>
+    {
+        var endpoint = HttpServe.ParseEndpoint(result.Tokens.Count == 0 ? string.Empty : result.Tokens[0].Value, out var problem);
+        if (problem is not null)
+        {
+            result.AddError(problem);
+        }
+
+        return endpoint;
+    },
+};
+var serveReset = new Option<bool>("--reset-journal") { Description = resetJournal.Description };
+var serveCommand = new Command("serve", "Serve MCP: over stdio (as plain mjmcp), or with --http over Streamable HTTP for remote or several clients, each with its own bearer token and its own tasks.") { http, serveReset };
+flags.AddTo(serveCommand);
+serveCommand.SetAction((parse, ct) => parse.GetValue(http) is { } endpoint
+    ? HttpServe.ServeAsync(flags.Read(parse), endpoint, parse.GetValue(serveReset), ct)
+    : Cli.ServeAsync(flags.Read(parse), parse.GetValue(serveReset), ct));
+root.Subcommands.Add(serveCommand);
+
+// mjmcp token new NAME: a client token for serve --http (shown once) and the hash to configure.
+var tokenName = new Argument<string>("name") { Description = "The client's name: 1-64 letters, digits, '.', '_' or '-'. Its tasks are its own." };
+tokenName.Validators.Add(result =>
+{
+    if (!MjMcp.Server.Http.MjMcpHttpOptions.IsValidName(result.GetValueOrDefault<string>() ?? string.Empty))
+    {
+        result.AddError("token new needs a client name of 1-64 letters, digits, '.', '_' or '-', e.g. mjmcp token new laptop");
+    }
+});
+var tokenNew = new Command("new", "Make a random bearer token for one HTTP client: prints the token once, and the setting (MJMCP_HTTP_TOKENS or appsettings.json) with its SHA-256 hash.") { tokenName };
+tokenNew.SetAction((parse, _) => HttpServe.NewTokenAsync(parse.GetValue(tokenName)!));
+root.Subcommands.Add(new Command("token", "Client tokens for mjmcp serve --http.") { tokenNew });
 
 var parsed = root.Parse(args);
 return await CommandLineErrors.ReportAsync(parsed, "mjmcp", Console.Error).ConfigureAwait(false) ?? await parsed.InvokeAsync().ConfigureAwait(false);

@@ -13,12 +13,24 @@ namespace MjMcp.Server;
 /// </summary>
 internal sealed class ClientLogForwarder : ILoggerProvider
 {
+    /// <summary>The server (session) of the message being handled, for <see cref="PerRequest"/>.</summary>
+    private static readonly AsyncLocal<McpServer?> Current = new();
+
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<McpServer, ILoggerProvider> _perServer = [];
     private ILoggerProvider? _target;
+
+    /// <summary>
+    /// Over HTTP (several clients, one session each): a line goes only to the client whose request wrote it, never to
+    /// the first session's client; lines written outside a request (webhooks, start-up) go to no client.
+    /// </summary>
+    public bool PerRequest { get; set; }
 
     /// <summary>Starts forwarding to <paramref name="server"/>'s client (the first server seen wins; stdio has one).</summary>
     public void Attach(McpServer server)
     {
-        if (Volatile.Read(ref _target) is null)
+        // Set in the message filter's own context: it flows into the handling of this message only.
+        Current.Value = server;
+        if (!PerRequest && Volatile.Read(ref _target) is null)
         {
             // MCP9005: logging is deprecated from protocol revision 2026-07-28 on, but clients on 2025-11-25 (most of
             // them today) set their level with logging/setLevel and read notifications/message; the SDK's client
@@ -44,6 +56,13 @@ internal sealed class ClientLogForwarder : ILoggerProvider
         {
             get
             {
+                if (owner.PerRequest)
+                {
+#pragma warning disable MCP9005 // see Attach
+                    return Current.Value is { } server ? owner._perServer.GetValue(server, static s => s.AsClientLoggerProvider()).CreateLogger(category) : null;
+#pragma warning restore MCP9005
+                }
+
                 if (_logger is null && Volatile.Read(ref owner._target) is { } provider)
                 {
                     _logger = provider.CreateLogger(category);

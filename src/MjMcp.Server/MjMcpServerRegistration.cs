@@ -326,6 +326,7 @@ public static class MjMcpServerRegistration
         var clientLog = new ClientLogForwarder();
         builder.Logging.AddProvider(clientLog);
         builder.Logging.AddFilter<ClientLogForwarder>(null, LogLevel.Trace);
+        builder.Services.AddSingleton(clientLog); // WithMjMcpHttpTransport makes it per request
 
         // Traces, metrics and logs over OTLP, only when an endpoint is configured (see Telemetry.cs).
         ServerTelemetry.AddExport(builder, options, options.ServerName ?? Assembly.GetEntryAssembly()?.GetName().Name ?? "mjmcp");
@@ -479,7 +480,7 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
         _replica = JournalRegistration.StartReplica(sharedJournal, _services.GetRequiredService<MjClient>(), _spec.Rules, _options.WebhookUrl, _options.WebhookUrl is null ? null : JournalRegistration.SharedWebhookSecret(sharedJournal) ?? WebhookSecret(), _logger);
 
         Log.Started(_logger, _settings.Backend, _options.DataDir);
-        if (!Console.IsInputRedirected)
+        if (!Console.IsInputRedirected && _services.GetService<StdioTransportMarker>() is not null)
         {
             await Console.Error.WriteLineAsync($"mjmcp: MCP server on stdio, waiting for an MCP client (backend: {_settings.Backend}).\nmjmcp: Ctrl+C stops.").ConfigureAwait(false);
         }

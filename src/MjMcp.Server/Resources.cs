@@ -42,7 +42,7 @@ public sealed class TaskResource : McpServerResource
         var id = Id(uri) ?? throw new ModelContextProtocol.McpException($"Not a task resource: {uri}. Use mj://tasks/<task_id>.");
         var services = request.Services ?? throw new InvalidOperationException("No service provider.");
         var journal = services.GetRequiredService<ITaskJournal>();
-        var record = journal.Get(id) ?? throw new ModelContextProtocol.McpProtocolException($"No task '{id}' in the journal. list_tasks shows the known ones.", ModelContextProtocol.McpErrorCode.ResourceNotFound);
+        var record = journal.Get(id) is { } known && TaskCaller.Of(request).Sees(known) ? known : throw new ModelContextProtocol.McpProtocolException($"No task '{id}' in the journal. list_tasks shows the known ones.", ModelContextProtocol.McpErrorCode.ResourceNotFound);
         var finished = record.ResultJson is { } json ? FetchResponse.Parse(Encoding.UTF8.GetBytes(json)) : null;
         var rules = services.GetRequiredService<McpSpec>().Rules;
         if (finished is not null && Stale(services, TaskView.ImageUrls(rules, record, finished)))

@@ -109,7 +109,7 @@ public sealed class ToolCatalog
 
         try
         {
-            if (await _runtime.ResolveAsync(taskId, cancellationToken).ConfigureAwait(false) is null)
+            if (await _runtime.ResolveAsync(taskId, TaskCaller.Of(request), cancellationToken).ConfigureAwait(false) is null)
             {
                 return UnknownTask(taskId);
             }
@@ -136,7 +136,7 @@ public sealed class ToolCatalog
 
         try
         {
-            if (await _runtime.ResolveAsync(taskId, cancellationToken).ConfigureAwait(false) is null)
+            if (await _runtime.ResolveAsync(taskId, TaskCaller.Of(request), cancellationToken).ConfigureAwait(false) is null)
             {
                 return UnknownTask(taskId);
             }
@@ -161,10 +161,11 @@ public sealed class ToolCatalog
         var stage = ToolArguments.Text(args, "stage");
         var limit = (int)(ToolArguments.Integer(args, "limit") ?? ToolLimits.ListLimitDefault);
         var parent = ToolArguments.Text(args, "parent_task_id");
-        var records = parent is null ? _journal.List(stage, limit) : _journal.Children(parent).Where(r => stage is null || r.Stage == stage || r.ResultKind == stage).Take(limit).ToList();
+        var caller = TaskCaller.Of(request);
+        var records = parent is null ? _journal.List(stage, limit, caller.Scope) : _journal.Children(parent).Where(r => caller.Sees(r) && (stage is null || r.Stage == stage || r.ResultKind == stage)).Take(limit).ToList();
 
         // Submits whose outcome is unknown: the provider may have made (and charged) a task for each.
-        var uncertain = _journal.UncertainIntents(limit)
+        var uncertain = _journal.UncertainIntents(limit, caller.Scope)
             .Where(i => (parent is null || i.ParentTaskId == parent) && (stage is null || _rules.FindOperation(i.Operation)?.Produces == stage))
             .ToList();
         var structured = TaskView.Listing(rules, uncertain, records);

@@ -82,7 +82,8 @@ public sealed partial class ToolRuntime
             }
 
             // 2. The parent and the form it selects (the rule table), 3. the form's parameters.
-            var (form, parentId, parentRefusal) = await ChooseFormAsync(operation, args, cancellationToken).ConfigureAwait(false);
+            var caller = TaskCaller.Of(request);
+            var (form, parentId, parentRefusal) = await ChooseFormAsync(operation, args, caller, cancellationToken).ConfigureAwait(false);
             if (parentRefusal is not null)
             {
                 return parentRefusal;
@@ -92,7 +93,7 @@ public sealed partial class ToolRuntime
             var problems = RuleValidator.ValidateParams(form, [], bodyDocument.RootElement);
             if (problems.Count > 0)
             {
-                return InvalidArguments(operation, form, parentId, args, problems);
+                return InvalidArguments(operation, form, parentId, args, problems, caller);
             }
 
             // 4. The spend cap, then the written-ahead submit and the wait.
@@ -114,7 +115,7 @@ public sealed partial class ToolRuntime
     /// The form a call takes: the parent's (checked against the rule table and the journal: known, finished, of a stage
     /// and maker the operation accepts) or the form without a parent; or the refusal, with a fix planned from the rules.
     /// </summary>
-    private async ValueTask<(FormRule Form, string? ParentId, CallToolResult? Refusal)> ChooseFormAsync(OperationRule operation, IDictionary<string, JsonElement> args, CancellationToken cancellationToken)
+    private async ValueTask<(FormRule Form, string? ParentId, CallToolResult? Refusal)> ChooseFormAsync(OperationRule operation, IDictionary<string, JsonElement> args, TaskCaller caller, CancellationToken cancellationToken)
     {
         string? parentId = null;
         FormRule form = operation.Forms[0];
@@ -145,34 +146,34 @@ public sealed partial class ToolRuntime
             else if (string.IsNullOrWhiteSpace(parentId))
             {
                 var alternative = parentless is null ? string.Empty : $", or {string.Join(" and ", parentlessOnly.Select(w => "'" + w + "'"))} instead";
-                return Refused(Refuse(RefusalCodes.MissingParent, $"{operation.ToolName} needs '{field}': the task_id of a finished {string.Join(" or ", stages)} task{alternative}.", ParentFix(operation, args)));
+                return Refused(Refuse(RefusalCodes.MissingParent, $"{operation.ToolName} needs '{field}': the task_id of a finished {string.Join(" or ", stages)} task{alternative}.", ParentFix(operation, args, caller)));
             }
 
             if (parentId is not null)
             {
-                var parent = await ResolveAsync(parentId, cancellationToken).ConfigureAwait(false);
+                var parent = await ResolveAsync(parentId, caller, cancellationToken).ConfigureAwait(false);
                 if (parent is null)
                 {
-                    return Refused(Refuse(RefusalCodes.UnknownTask, $"No task '{parentId}' is known here or at the provider. Use a task_id returned by an earlier call.", ParentFix(operation, args)));
+                    return Refused(Refuse(RefusalCodes.UnknownTask, $"No task '{parentId}' is known here or at the provider. Use a task_id returned by an earlier call.", ParentFix(operation, args, caller)));
                 }
 
                 if (parent.State is not TaskState.Finished)
                 {
                     var problem = RuleValidator.ValidateParent(operation, operation.Forms.First(f => f.Parent is not null), parentId, parent.Stage, parent.Operation, parent.State)!;
-                    var fix = parent.State == TaskState.Failed ? ParentFix(operation, args) : WaitThenRetry(operation, parentId, args);
+                    var fix = parent.State == TaskState.Failed ? ParentFix(operation, args, caller) : WaitThenRetry(operation, parentId, args);
                     return Refused(Refuse(parent.State == TaskState.Failed ? RefusalCodes.ParentFailed : RefusalCodes.ParentNotFinished, problem.Message, fix));
                 }
 
                 var forms = parent.Stage is null ? [] : operation.FormsForStage(parent.Stage).ToList();
                 if (forms.Count == 0)
                 {
-                    return Refused(WrongStage(operation, parentId, parent, args));
+                    return Refused(WrongStage(operation, parentId, parent, args, caller));
                 }
 
                 form = forms[0];
                 if (RuleValidator.ValidateParent(operation, form, parentId, parent.Stage, parent.Operation, parent.State) is { } wrongMaker)
                 {
-                    return Refused(WrongStage(operation, parentId, parent, args, wrongMaker.Message));
+                    return Refused(WrongStage(operation, parentId, parent, args, caller, wrongMaker.Message));
                 }
             }
         }
@@ -218,7 +219,7 @@ public sealed partial class ToolRuntime
         string intentId;
         try
         {
-            intentId = _journal.BeginIntent(operation, parentId, Redacted(form, body));
+            intentId = _journal.BeginIntent(operation, parentId, Redacted(form, body), TaskCaller.Of(request).Owner);
         }
         catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
         {
@@ -436,9 +437,35 @@ public sealed partial class ToolRuntime
     }
 
     /// <summary>A task, its parent and stage as the journal (or, once, the provider) knows them.</summary>
-    public async Task<TaskRecord?> ResolveAsync(string taskId, CancellationToken cancellationToken)
+    public Task<TaskRecord?> ResolveAsync(string taskId, CancellationToken cancellationToken) => ResolveAsync(taskId, TaskCaller.Local, cancellationToken);
+
+    /// <summary>
+    /// The task as <paramref name="caller"/> may see it: null for an unknown id and, the same, for another owner's task
+    /// (nothing is asked of the provider then). A task the journal did not know but the provider does becomes the
+    /// caller's.
+    /// </summary>
+    internal async Task<TaskRecord?> ResolveAsync(string taskId, TaskCaller caller, CancellationToken cancellationToken)
     {
         var record = _journal.Get(taskId);
+        if (record is not null && !caller.Sees(record))
+        {
+            return null;
+        }
+
+        var claim = record is null && caller.Owner is not null;
+        record = await ResolveKnownAsync(taskId, record, cancellationToken).ConfigureAwait(false);
+        if (claim && record is not null && Rules.FindOperation(record.Operation) is { } operation)
+        {
+            // Made outside this server (or before it had owners): the first client to name it owns it from now on.
+            _journal.RecordSubmitted(taskId, operation, null, caller.Owner);
+            record = _journal.Get(taskId);
+        }
+
+        return caller.Sees(record) ? record : null;
+    }
+
+    private async Task<TaskRecord?> ResolveKnownAsync(string taskId, TaskRecord? record, CancellationToken cancellationToken)
+    {
         if (record is { State: TaskState.Finished or TaskState.Failed })
         {
             return record;
@@ -508,7 +535,7 @@ public sealed partial class ToolRuntime
         return new CallToolResult { Content = content, StructuredContent = TaskView.Task(Rules, record, finished, actions, hint) };
     }
 
-    private CallToolResult WrongStage(OperationRule operation, string parentId, TaskRecord parent, IDictionary<string, JsonElement> args, string? reason = null)
+    private CallToolResult WrongStage(OperationRule operation, string parentId, TaskRecord parent, IDictionary<string, JsonElement> args, TaskCaller caller, string? reason = null)
     {
         var needed = operation.Forms.Where(f => f.Parent is not null).SelectMany(f => f.Parent!.Stages).Distinct().ToList();
         var message = reason ?? $"Task {parentId} is {(parent.Stage is null ? $"{Wording.A(parent.ResultKind ?? "task")} without images" : Wording.A(parent.Stage))}" +
@@ -516,7 +543,7 @@ public sealed partial class ToolRuntime
 
         // The nearest fix the rule table allows: from this task, else from its nearest ancestor that leads there
         // (upscale_1x on this grid before an older upscaled ancestor), else from a starting operation.
-        foreach (var (start, distance) in new[] { parent }.Concat(_journal.Ancestors(parentId)).Select((t, i) => (t, i)))
+        foreach (var (start, distance) in new[] { parent }.Concat(_journal.Ancestors(parentId).Where(caller.Sees)).Select((t, i) => (t, i)))
         {
             if (start.State == TaskState.Finished && start.Stage is { } stage && FixPlanner.Route(Rules, stage, start.Operation, operation) is { } route)
             {
@@ -532,13 +559,13 @@ public sealed partial class ToolRuntime
     /// The fix when the call lacks a usable parent: the same call with the parent as a need (a stage that has finished
     /// tasks here, the newest named), or the form that takes no parent, or a chain from a starting operation.
     /// </summary>
-    private Fix? ParentFix(OperationRule operation, IDictionary<string, JsonElement> args)
+    private Fix? ParentFix(OperationRule operation, IDictionary<string, JsonElement> args, TaskCaller caller)
     {
         foreach (var form in operation.Forms.Where(f => f.Parent is not null))
         {
             foreach (var stage in form.Parent!.Stages)
             {
-                var newest = _journal.List(stage, 200).FirstOrDefault(r => r.State == TaskState.Finished && FixPlanner.Accepts(form, stage, r.Operation));
+                var newest = _journal.List(stage, 200, caller.Scope).FirstOrDefault(r => r.State == TaskState.Finished && FixPlanner.Accepts(form, stage, r.Operation));
                 if (newest is not null)
                 {
                     var need = FixPlanner.TaskNeed(Rules, stage, form.Parent.Operations, newest.TaskId);
@@ -557,7 +584,7 @@ public sealed partial class ToolRuntime
         (IReadOnlyList<FixPlanner.Step> Route, Need Need)? best = null;
         foreach (var stage in Rules.Stages)
         {
-            if (_journal.List(stage.Name, 1).FirstOrDefault() is { State: TaskState.Finished } newest &&
+            if (_journal.List(stage.Name, 1, caller.Scope).FirstOrDefault() is { State: TaskState.Finished } newest &&
                 FixPlanner.Route(Rules, stage.Name, newest.Operation, operation) is { } route &&
                 (best is null || route.Count < best.Value.Route.Count) &&
                 route[0].Form.Parent is { } first)
@@ -587,7 +614,7 @@ public sealed partial class ToolRuntime
     /// Bad or missing values: the same call with the valid values kept, a short list or a need for each other required
     /// one. A value that another form of the operation takes (strong on a grid) gets the way there in the message.
     /// </summary>
-    private CallToolResult InvalidArguments(OperationRule operation, FormRule form, string? parentId, IDictionary<string, JsonElement> args, List<ValidationProblem> problems)
+    private CallToolResult InvalidArguments(OperationRule operation, FormRule form, string? parentId, IDictionary<string, JsonElement> args, List<ValidationProblem> problems, TaskCaller caller)
     {
         var fixedArgs = new Dictionary<string, string>(StringComparer.Ordinal);
         if (parentId is not null)
@@ -606,7 +633,7 @@ public sealed partial class ToolRuntime
 
             // The shortest way there, from this task or an ancestor (a hint in words; the fix itself stays on this task).
             var elsewhere = operation.Forms.Where(f => f != form && f.Parent is not null && f.Params.FirstOrDefault(p => p.Wire == problem.Parameter) is { } other && FixPlanner.IsValid(f, other, value)).ToList();
-            var ways = elsewhere.Count == 0 ? [] : new[] { parent }.Concat(_journal.Ancestors(parent.TaskId))
+            var ways = elsewhere.Count == 0 ? [] : new[] { parent }.Concat(_journal.Ancestors(parent.TaskId).Where(caller.Sees))
                 .Where(t => t.State == TaskState.Finished && t.Stage is not null)
                 .Select(t => (Start: t, Route: FixPlanner.Route(Rules, t.Stage, t.Operation, operation, elsewhere.Contains)))
                 .Where(w => w.Route is not null)

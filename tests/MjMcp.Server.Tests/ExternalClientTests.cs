@@ -14,7 +14,7 @@ public sealed class ExternalClientTests : IClassFixture<SandboxFixture>
 
     public ExternalClientTests(SandboxFixture fixture) => _fixture = fixture;
 
-    private static string ExternalDir => Path.Combine(Paths.RepoRoot(), "tests", "MjMcp.Server.Tests", "external");
+    internal static string ExternalDir => Path.Combine(Paths.RepoRoot(), "tests", "MjMcp.Server.Tests", "external");
 
     [Fact]
     public async Task TypeScriptSdkClientListsToolsAndRunsTheWorkflow()
@@ -70,7 +70,7 @@ public sealed class ExternalClientTests : IClassFixture<SandboxFixture>
     };
 
     /// <summary>npm ci on first use, so `dotnet test` on a fresh clone passes by itself.</summary>
-    private static async Task EnsureNpmPackagesAsync()
+    internal static async Task EnsureNpmPackagesAsync()
     {
         await InstallGate.WaitAsync();
         try
@@ -89,7 +89,7 @@ public sealed class ExternalClientTests : IClassFixture<SandboxFixture>
         }
     }
 
-    private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string command, string[] args, Dictionary<string, string> env, TimeSpan? timeout = null)
+    internal static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string command, string[] args, Dictionary<string, string> env, TimeSpan? timeout = null)
     {
         var start = new ProcessStartInfo(command) { WorkingDirectory = ExternalDir, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var arg in args)
