@@ -383,10 +383,15 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
     /// <summary>Whether the backend is up (the embedded sandbox and the webhook receiver are listening).</summary>
     internal bool IsReady => Volatile.Read(ref _start) is { IsCompletedSuccessfully: true };
 
+    /// <summary>At the latest this long after start-up the backend starts, even if no client lists the tools.</summary>
+    internal static TimeSpan StartAtTheLatest { get; } = TimeSpan.FromSeconds(2);
+
     /// <summary>
-    /// Begins starting the backend and returns at once: the embedded sandbox (Kestrel, images) and the webhook receiver
-    /// come up while the MCP transport answers initialize and tools/list. Calls that need the backend await
-    /// <see cref="WhenReadyAsync"/>.
+    /// Returns at once; the backend, the embedded sandbox (Kestrel, images) and the webhook receiver, starts in the
+    /// background once the handshake is done (<see cref="StartSoon"/>: the first tools/list has been answered), at the
+    /// latest after <see cref="StartAtTheLatest"/>, or at once when a call needs it (<see cref="WhenReadyAsync"/>). Started
+    /// beside the handshake it would compete for the CPU with initialize and tools/list (2-core machines, NativeAOT's
+    /// cold start): those answer first.
     /// </summary>
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -395,8 +400,25 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), io);
         _settings.Backend = _options.ApiKey is null ? "embedded sandbox (starting)" : $"provider {_options.BaseUrl?.ToString() ?? _spec.Rules.Provider.BaseUrl}";
-        _ = Begin();
+        _ = StartAfterAsync(StartAtTheLatest);
         return Task.CompletedTask;
+    }
+
+    /// <summary>The client has the tool list: the backend starts in a moment (after the answer is on its way).</summary>
+    internal void StartSoon() => _ = StartAfterAsync(TimeSpan.FromMilliseconds(50));
+
+    private async Task StartAfterAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        _ = Begin(retry: false);
     }
 
     /// <summary>
@@ -429,14 +451,19 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
 
     private static string StartProblem(Exception ex) => ex is AggregateException { InnerExceptions.Count: 1 } one ? StartProblem(one.InnerException!) : ex.Message;
 
-    /// <summary>Starts (or, after a failure, restarts) the backend; concurrent callers share one attempt.</summary>
-    private Task Begin()
+    /// <summary>Starts (or, after a failure and with <paramref name="retry"/>, restarts) the backend; concurrent callers share one attempt.</summary>
+    private Task Begin(bool retry = true)
     {
         lock (_startLock)
         {
             if (_start is { IsFaulted: false, IsCanceled: false } running)
             {
                 return running;
+            }
+
+            if (!retry && _start is { } failed)
+            {
+                return failed;
             }
 
             var start = Task.Run(() => StartBackendAsync(_stopping.Token));
@@ -650,12 +677,18 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
 /// <summary>
 /// Makes tool calls and resource reads wait for the backend (<see cref="ServerBackend.WhenReadyAsync"/>) before anything
 /// resolves the provider client, whose options depend on the embedded sandbox's port; initialize, tools/list, prompts and
-/// the rest answer at once. A backend that cannot start gives a tool error naming the fix, and the server keeps answering.
+/// the rest answer at once, and the first tools/list starts the backend. A backend that cannot start gives a tool error naming the fix, and the server keeps answering.
 /// </summary>
 internal static class BackendGate
 {
     public static void Add(IMcpRequestFilterBuilder filters)
     {
+        filters.AddListToolsFilter(next => async (request, cancellationToken) =>
+        {
+            var tools = await next(request, cancellationToken).ConfigureAwait(false);
+            Backend(request.Services).StartSoon();
+            return tools;
+        });
         filters.AddCallToolFilter(next => async (request, cancellationToken) =>
             await Backend(request.Services).WhenReadyAsync(cancellationToken).ConfigureAwait(false) is { } problem
                 ? ToolRuntime.Refuse(RefusalCodes.ProviderUnreachable, problem, null)

@@ -25,9 +25,9 @@ public sealed class BackendStartTests
             await release.Task.WaitAsync(ct);
         });
 
-        await held.Task; // the start has begun and is held: no sandbox is listening yet
         var tools = await server.Client.ListToolsAsync();
         Assert.Contains(tools, t => t.Name == "imagine");
+        await held.Task; // the handshake is done, so the start has begun; it is held: no sandbox is listening yet
         Assert.NotEmpty(await server.Client.ListPromptsAsync());
         Assert.False(server.Backend.IsReady);
 
