@@ -86,7 +86,7 @@ internal static class Overhead
         foreach (var mcp in sides.Skip(1))
         {
             var paired = walls[mcp].Zip(walls[sdk], (m, s) => m / s).ToList();
-            md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"- **Ratio MCP/SDK, {mcp.Label}:** {settings.Workflows} at once **{F(Median(walls[mcp]) / Median(walls[sdk]), "0.00")}×** (per round: {string.Join(", ", paired.Select(r => F(r, "0.00")))}); one call at a time **{F(Median(calls[mcp]) / Median(calls[sdk]), "0.00")}×** (medians of {calls[mcp].Count} calls each)."));
+            md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"- **Ratio MCP/SDK ({mcp.Label}):** {settings.Workflows} at once **{F(Median(walls[mcp]) / Median(walls[sdk]), "0.00")}×** (per round: {string.Join(", ", paired.Select(r => F(r, "0.00")))}); one call at a time **{F(Median(calls[mcp]) / Median(calls[sdk]), "0.00")}×** (medians of {calls[mcp].Count} calls each)."));
         }
 
         md.AppendLine($"- {Bench.Load(loadBefore, loadAfter)}.");

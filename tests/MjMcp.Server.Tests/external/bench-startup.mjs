@@ -9,7 +9,7 @@
 // RUNS (default 9) sets the measured rounds; a warm-up round (file cache) comes first.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir, loadavg } from "node:os";
 import { join } from "node:path";
 
@@ -42,35 +42,52 @@ const all = [
   ...variants.map(v => ({ ...v, args: [...v.args, "--data-dir", mkdtempSync(join(tmpdir(), "mjmcp-bench-"))], env: mjmcpEnv })),
 ];
 
+// CPU time (user + system) the server process used so far, in ms (Linux /proc, 10 ms ticks): unlike the wall time it
+// hardly depends on what else the machine runs.
+function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 async function once(v) {
   const start = process.hrtime.bigint();
   const client = new Client({ name: "bench", version: "1.0.0" });
-  await client.connect(new StdioClientTransport({ command: v.command, args: v.args, env: { ...process.env, ...v.env }, stderr: "ignore" }));
+  const transport = new StdioClientTransport({ command: v.command, args: v.args, env: { ...process.env, ...v.env }, stderr: "ignore" });
+  await client.connect(transport);
   const { tools } = await client.listTools();
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const cpu = cpuMs(transport.pid);
   await client.close();
   if (tools.length === 0) throw new Error(`${v.label} listed no tools`);
-  return ms;
+  return { ms, cpu };
 }
 
 const loadBefore = loadavg();
-for (const v of all) { v.times = []; await once(v); } // warm the file cache
+for (const v of all) { v.times = []; v.cpu = []; await once(v); } // warm the file cache
 for (let i = 0; i < runs; i++) {
   for (let j = 0; j < all.length; j++) {
     const v = all[(i + j) % all.length];
-    v.times.push(await once(v));
+    const { ms, cpu } = await once(v);
+    v.times.push(ms);
+    v.cpu.push(cpu);
   }
 }
 const loadAfter = loadavg();
 
 const results = all.map(v => {
   const t = [...v.times].sort((a, b) => a - b);
-  return { label: v.label, reference: !!v.reference, median: t[Math.floor(t.length / 2)], min: t[0], max: t[t.length - 1], runs: t.length };
+  const c = [...v.cpu].sort((a, b) => a - b);
+  return { label: v.label, reference: !!v.reference, median: t[Math.floor(t.length / 2)], min: t[0], max: t[t.length - 1], runs: t.length, cpuMedian: c[Math.floor(c.length / 2)] };
 });
-const ref = results.find(r => r.reference).median;
+const ref = results.find(r => r.reference);
 for (const r of results) {
-  r.ratio = r.median / ref;
-  console.log(`${r.label}: median ${r.median.toFixed(0)} ms over ${r.runs} runs (min ${r.min.toFixed(0)}, max ${r.max.toFixed(0)})${r.reference ? "" : `; ratio to the reference ${r.ratio.toFixed(2)} (target ≤ 0.30 for NativeAOT)`}`);
+  r.ratio = r.median / ref.median;
+  r.cpuRatio = r.cpuMedian / ref.cpuMedian;
+  console.log(`${r.label}: median ${r.median.toFixed(0)} ms over ${r.runs} runs (min ${r.min.toFixed(0)}, max ${r.max.toFixed(0)}), CPU ${r.cpuMedian} ms${r.reference ? "" : `; ratio to the reference ${r.ratio.toFixed(2)} (target ≤ 0.30 for NativeAOT), CPU ratio ${r.cpuRatio.toFixed(2)}`}`);
 }
 console.log(`mode: ${keyMode ? "with a key (no sandbox)" : "default, no key (embedded sandbox)"}; load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)}`);
 if (json) writeFileSync(json, JSON.stringify({ mode: keyMode ? "key" : "no-key", runs, loadBefore: loadBefore[0], loadAfter: loadAfter[0], results }, null, 2));
