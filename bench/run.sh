@@ -24,6 +24,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+commit="$(git -C "$repo" describe --always --dirty --abbrev=12)"
 build="${BENCH_OUT:-/tmp/mjmcp-bench}"
 mkdir -p "$build" "$(dirname "$out")"
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
@@ -56,7 +57,6 @@ if [[ "$sections" == *e* ]]; then
   fi
 fi
 
-commit="$(git -C "$repo" describe --always --dirty --abbrev=12)"
 dotnet bench/MjMcp.Bench/bin/Release/net10.0/MjMcp.Bench.dll --out "$out" --commit "$commit" --sections "$sections" \
   --jit "$build/jit/mjmcp.dll" --aot "$build/aot/mjmcp" ${startup:+--startup "$startup"} $quick
 log "wrote $out"
