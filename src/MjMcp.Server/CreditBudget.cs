@@ -20,10 +20,10 @@ public sealed class CreditBudget
     /// <summary>The setting of the per-UTC-day budget.</summary>
     public const string DailySetting = "MJMCP_DAILY_BUDGET_CREDITS";
 
-    private readonly TaskJournal _journal;
+    private readonly ITaskJournal _journal;
 
     /// <summary>Creates the guard; a null budget is no limit (spend is still recorded, and <c>account</c> shows it).</summary>
-    public CreditBudget(TaskJournal journal, int? processBudget, int? dailyBudget)
+    public CreditBudget(ITaskJournal journal, int? processBudget, int? dailyBudget)
     {
         ArgumentNullException.ThrowIfNull(journal);
         if (processBudget < 0 || dailyBudget < 0)
@@ -58,7 +58,7 @@ public sealed class CreditBudget
         {
             decision = _journal.ReserveSpend(intentId, ProcessId, operation.Name, cost, ProcessBudget, DailyBudget);
         }
-        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
         {
             if (ProcessBudget is null && DailyBudget is null)
             {
@@ -69,12 +69,12 @@ public sealed class CreditBudget
             {
                 _journal.MarkIntentNotSent(intentId, "the credit budget could not be checked");
             }
-            catch (Exception inner) when (inner is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+            catch (Exception inner) when (inner is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
             {
                 // The intent stays "sending" and later reads as uncertain; nothing was sent either way.
             }
 
-            return ToolRuntime.Refuse("journal_unavailable", $"The task journal ({_journal.DatabasePath}) cannot record spend ({ex.Message}), so the credit budget cannot be checked and {operation.ToolName} was not sent: nothing was spent. Fix the journal, then call again.", null);
+            return ToolRuntime.Refuse("journal_unavailable", $"The task journal ({_journal.Location}) cannot record spend ({ex.Message}), so the credit budget cannot be checked and {operation.ToolName} was not sent: nothing was spent. Fix the journal, then call again.", null);
         }
 
         return decision.ExceededBudget is { } which ? Refusal(operation, body, cost, which, decision) : null;
@@ -167,7 +167,7 @@ public sealed class CreditBudget
         {
             return _journal.Spent(ProcessId);
         }
-        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
         {
             return null;
         }

@@ -284,14 +284,14 @@ public static class MjMcpServerRegistration
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         services.AddMjClient(static (http, clientOptions, sp) => new MjClient(http, clientOptions, sp.GetRequiredService<McpSpec>().Rules, sp.GetService<ILogger<MjClient>>(), sp.GetService<TimeProvider>()));
         services.AddOptions<MidjourneyOptions>().Configure<ServerBackend>((o, backend) => backend.Configure(o));
-        services.AddSingleton(new TaskJournal(Path.Combine(options.DataDir, "journal.db")));
+        services.AddSingleton<ITaskJournal>(new SqliteTaskJournal(Path.Combine(options.DataDir, "journal.db")));
         services.AddHttpClient("previews");
         services.AddSingleton(sp => new PreviewService(
             sp.GetRequiredService<IHttpClientFactory>().CreateClient("previews"),
             sp.GetRequiredService<ILogger<PreviewService>>(),
             PreviewService.ProviderHosts(sp.GetRequiredService<IOptions<MidjourneyOptions>>().Value.BaseUrl ?? new Uri(spec.Rules.Provider.BaseUrl), options.PreviewHosts),
             Path.Combine(options.DataDir, "previews")));
-        services.AddSingleton(sp => new CreditBudget(sp.GetRequiredService<TaskJournal>(), options.BudgetCredits, options.DailyBudgetCredits));
+        services.AddSingleton(sp => new CreditBudget(sp.GetRequiredService<ITaskJournal>(), options.BudgetCredits, options.DailyBudgetCredits));
         services.AddSingleton<ToolRuntime>();
 
         var entry = Assembly.GetEntryAssembly()?.GetName();
@@ -536,7 +536,7 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
                 await File.WriteAllTextAsync(portFile, _webhook.Url.Port.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
             }
 
-            var journal = _services.GetRequiredService<TaskJournal>();
+            var journal = _services.GetRequiredService<ITaskJournal>();
             _webhook.Updated += update => journal.ApplyWebhook(update.Update, update.IntentId, _spec.Rules);
         }
 

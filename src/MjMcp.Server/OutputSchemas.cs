@@ -127,14 +127,17 @@ public static class OutputSchemas
             ("error", Error())).ToJsonString();
     }
 
+    // Task parsed once; each schema gets its own deep copy to change.
+    private static readonly JsonObject ParsedTask = JsonNode.Parse(Task)!.AsObject();
+
     private static JsonObject TaskSchema()
     {
-        var schema = JsonNode.Parse(Task)!.AsObject();
+        var schema = ParsedTask.DeepClone().AsObject();
         Remove(schema["properties"]!.AsObject(), ListingOnly);
         return schema;
     }
 
-    private static JsonNode Error() => JsonNode.Parse(Task)!["properties"]!["error"]!.DeepClone();
+    private static JsonNode Error() => ParsedTask["properties"]!["error"]!.DeepClone();
 
     private static JsonObject Object(params (string Name, JsonNode Schema)[] properties)
     {

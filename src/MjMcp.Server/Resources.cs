@@ -41,7 +41,7 @@ public sealed class TaskResource : McpServerResource
         var uri = request.Params?.Uri ?? string.Empty;
         var id = Id(uri) ?? throw new ModelContextProtocol.McpException($"Not a task resource: {uri}. Use mj://tasks/<task_id>.");
         var services = request.Services ?? throw new InvalidOperationException("No service provider.");
-        var journal = services.GetRequiredService<TaskJournal>();
+        var journal = services.GetRequiredService<ITaskJournal>();
         var record = journal.Get(id) ?? throw new ModelContextProtocol.McpProtocolException($"No task '{id}' in the journal. list_tasks shows the known ones.", ModelContextProtocol.McpErrorCode.ResourceNotFound);
         var finished = record.ResultJson is { } json ? FetchResponse.Parse(Encoding.UTF8.GetBytes(json)) : null;
         var rules = services.GetRequiredService<McpSpec>().Rules;

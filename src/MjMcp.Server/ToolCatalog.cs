@@ -15,14 +15,14 @@ public sealed class ToolCatalog
 {
     private readonly ToolRuntime _runtime;
     private readonly MjClient _client;
-    private readonly TaskJournal _journal;
+    private readonly ITaskJournal _journal;
     private readonly SpecRules _rules;
 
     private ToolCatalog(IServiceProvider services)
     {
         _runtime = services.GetRequiredService<ToolRuntime>();
         _client = services.GetRequiredService<MjClient>();
-        _journal = services.GetRequiredService<TaskJournal>();
+        _journal = services.GetRequiredService<ITaskJournal>();
         _rules = services.GetRequiredService<McpSpec>().Rules;
         _budget = services.GetRequiredService<CreditBudget>();
     }

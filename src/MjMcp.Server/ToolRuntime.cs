@@ -34,7 +34,7 @@ public sealed partial class ToolRuntime
 {
     private const string WaitArgument = ToolArguments.WaitSecondsName;
     private readonly MjClient _client;
-    private readonly TaskJournal _journal;
+    private readonly ITaskJournal _journal;
     private readonly ServerSettings _settings;
     private readonly PreviewService _previews;
     private readonly ILogger<ToolRuntime> _logger;
@@ -42,7 +42,7 @@ public sealed partial class ToolRuntime
     private readonly CreditBudget _budget;
 
     /// <summary>Creates the runtime.</summary>
-    public ToolRuntime(MjClient client, McpSpec spec, TaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger, CreditBudget budget)
+    public ToolRuntime(MjClient client, McpSpec spec, ITaskJournal journal, ServerSettings settings, PreviewService previews, ILogger<ToolRuntime> logger, CreditBudget budget)
     {
         _budget = budget;
         ArgumentNullException.ThrowIfNull(spec);
@@ -210,9 +210,9 @@ public sealed partial class ToolRuntime
         {
             intentId = _journal.BeginIntent(operation, parentId, Redacted(form, body));
         }
-        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
         {
-            return Refuse(RefusalCodes.JournalUnavailable, $"The task journal ({_journal.DatabasePath}) cannot be written ({ex.Message}), so {operation.ToolName} was not sent: nothing was spent. Fix the journal (or restart with --reset-journal), then call again.", null);
+            return Refuse(RefusalCodes.JournalUnavailable, $"The task journal ({_journal.Location}) cannot be written ({ex.Message}), so {operation.ToolName} was not sent: nothing was spent. Fix the journal (or restart with --reset-journal), then call again.", null);
         }
 
         // Spending guard: reserves the call's credits under its intent, or refuses (budget_exceeded) before any request.
@@ -299,7 +299,7 @@ public sealed partial class ToolRuntime
                 _journal.AcceptIntent(intentId, taskId, operation, parentId);
                 return null;
             }
-            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
             {
                 problem = ex.Message;
                 Log.JournalRetry(_logger, taskId, attempt + 1, ex.Message);
@@ -317,7 +317,7 @@ public sealed partial class ToolRuntime
         {
             write();
         }
-        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
         {
             Log.JournalProblem(_logger, ex.Message);
         }

@@ -224,18 +224,9 @@ public sealed class ContractTests
     [Fact]
     public async Task WebhooksCarryTheSecretAndTheFetchShape()
     {
-        var received = new ConcurrentQueue<(string? Secret, JsonElement Body)>();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        await using var receiver = builder.Build();
-        receiver.MapPost("/hook", async (HttpContext context) =>
-        {
-            var body = await JsonDocument.ParseAsync(context.Request.Body);
-            received.Enqueue((context.Request.Headers["x-webhook-secret"].ToString(), body.RootElement.Clone()));
-            return Results.Ok();
-        });
-        await receiver.StartAsync();
-        var hook = receiver.Urls.First().TrimEnd('/') + "/hook";
+        await using var sink = await WebhookSink.StartAsync();
+        var received = sink.Received;
+        var hook = sink.Url;
 
         var (server, http) = await StartAsync(new SandboxOptions { Timing = new SandboxTiming(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(1500)) });
         await using var _ = server;

@@ -127,18 +127,9 @@ public sealed class FidelityTests
     [Fact]
     public async Task WebhooksCarryTheExtendedStatuses()
     {
-        var received = new ConcurrentQueue<JsonElement>();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        await using var receiver = builder.Build();
-        receiver.MapPost("/hook", async (HttpContext context) =>
-        {
-            var body = await JsonDocument.ParseAsync(context.Request.Body);
-            received.Enqueue(body.RootElement.Clone());
-            return Results.Ok();
-        });
-        await receiver.StartAsync();
-        var hook = receiver.Urls.First().TrimEnd('/') + "/hook";
+        await using var sink = await WebhookSink.StartAsync();
+        var received = sink.Bodies;
+        var hook = sink.Url;
 
         var (server, http) = await Wire.StartAsync(new SandboxOptions
         {
@@ -225,18 +216,9 @@ public sealed class FidelityTests
     [Fact]
     public async Task FinishedDescribeCarriesTheDescribedImageUrlInFetchAndWebhooks()
     {
-        var received = new ConcurrentQueue<JsonElement>();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        await using var receiver = builder.Build();
-        receiver.MapPost("/hook", async (HttpContext context) =>
-        {
-            var body = await JsonDocument.ParseAsync(context.Request.Body);
-            received.Enqueue(body.RootElement.Clone());
-            return Results.Ok();
-        });
-        await receiver.StartAsync();
-        var hook = receiver.Urls.First().TrimEnd('/') + "/hook";
+        await using var sink = await WebhookSink.StartAsync();
+        var received = sink.Bodies;
+        var hook = sink.Url;
 
         var (server, http) = await Wire.StartAsync(new SandboxOptions { CandidateSize = 64 });
         await using var _ = server;

@@ -1,7 +1,11 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 
 namespace MjMcp.Sandbox.Tests;
 
@@ -64,4 +68,44 @@ internal static class Wire
         Assert.Equal(message, body.GetProperty("errors")[0].GetProperty("msg").GetString());
         Assert.Contains(fragment, message, StringComparison.Ordinal);
     }
+}
+
+/// <summary>A loopback webhook receiver for tests: records each POST to /hook (the x-webhook-secret header and the JSON body).</summary>
+internal sealed class WebhookSink : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private WebhookSink(WebApplication app, string url)
+    {
+        _app = app;
+        Url = url;
+    }
+
+    /// <summary>The URL to give the sandbox as webhook_url.</summary>
+    public string Url { get; }
+
+    /// <summary>Every call received, in order.</summary>
+    public ConcurrentQueue<(string? Secret, JsonElement Body)> Received { get; } = new();
+
+    /// <summary>The bodies received, in order.</summary>
+    public IEnumerable<JsonElement> Bodies => Received.Select(r => r.Body);
+
+    public static async Task<WebhookSink> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        WebhookSink? sink = null;
+        app.MapPost("/hook", async (HttpContext context) =>
+        {
+            var body = await JsonDocument.ParseAsync(context.Request.Body);
+            sink!.Received.Enqueue((context.Request.Headers["x-webhook-secret"].ToString(), body.RootElement.Clone()));
+            return Results.Ok();
+        });
+        await app.StartAsync();
+        sink = new WebhookSink(app, app.Urls.First().TrimEnd('/') + "/hook");
+        return sink;
+    }
+
+    public ValueTask DisposeAsync() => _app.DisposeAsync();
 }

@@ -14,7 +14,7 @@ public sealed class NeverLoseATaskTests
     [Fact]
     public void AnIntentIsWrittenBeforeTheSubmitAndCompletedOnAcceptance()
     {
-        using var journal = new TaskJournal(Path.Combine(Paths.TempDir("journal"), "journal.db"));
+        using var journal = new SqliteTaskJournal(Path.Combine(Paths.TempDir("journal"), "journal.db"));
         var imagine = MidjourneySpec.Imagine;
         var intent = journal.BeginIntent(imagine, null, """{"prompt":"a fox"}""");
         Assert.Equal(IntentState.Sending, journal.GetIntent(intent)!.State);
@@ -30,7 +30,7 @@ public sealed class NeverLoseATaskTests
     [Fact]
     public void AnUncertainIntentIsListedAndALateWebhookRecoversIt()
     {
-        using var journal = new TaskJournal(Path.Combine(Paths.TempDir("journal"), "journal.db"));
+        using var journal = new SqliteTaskJournal(Path.Combine(Paths.TempDir("journal"), "journal.db"));
         var intent = journal.BeginIntent(MidjourneySpec.Imagine, null, """{"prompt":"a fox"}""");
         journal.MarkIntentUncertain(intent, "connection lost after sending");
         var listed = Assert.Single(journal.UncertainIntents());
@@ -47,7 +47,7 @@ public sealed class NeverLoseATaskTests
     [Fact]
     public void AnUpdateForAnUnknownTaskIsIgnored()
     {
-        using var journal = new TaskJournal(Path.Combine(Paths.TempDir("journal"), "journal.db"));
+        using var journal = new SqliteTaskJournal(Path.Combine(Paths.TempDir("journal"), "journal.db"));
         Assert.False(journal.ApplyWebhook(Update("stranger", "finished"), null, MidjourneySpec.Rules));
         Assert.False(journal.ApplyWebhook(Update("stranger", "finished"), "i-not-an-intent", MidjourneySpec.Rules));
         Assert.Null(journal.Get("stranger"));
@@ -56,7 +56,7 @@ public sealed class NeverLoseATaskTests
     [Fact]
     public void FinishedAndFailedAreFinal()
     {
-        using var journal = new TaskJournal(Path.Combine(Paths.TempDir("journal"), "journal.db"));
+        using var journal = new SqliteTaskJournal(Path.Combine(Paths.TempDir("journal"), "journal.db"));
         journal.RecordSubmitted("t-2", MidjourneySpec.Imagine, null);
         journal.ApplyFetch(Update("t-2", "finished"), MidjourneySpec.Rules);
         journal.ApplyFetch(Update("t-2", "failed"), MidjourneySpec.Rules);
@@ -73,7 +73,7 @@ public sealed class NeverLoseATaskTests
         var dir = Paths.TempDir("journal-damaged");
         var path = Path.Combine(dir, "journal.db");
         File.WriteAllText(path, "this is not a database, just text that someone wrote over the journal. " + new string('x', 4096));
-        var ex = Assert.Throws<JournalUnusableException>(() => new TaskJournal(path));
+        var ex = Assert.Throws<JournalUnusableException>(() => new SqliteTaskJournal(path));
         Assert.Contains(path, ex.Message, StringComparison.Ordinal);
         Assert.Contains("--reset-journal", ex.Message, StringComparison.Ordinal);
     }
@@ -94,7 +94,7 @@ public sealed class NeverLoseATaskTests
         Assert.Equal(0, exit);
         Assert.Contains("moved the old journal aside", stderr, StringComparison.Ordinal);
         Assert.Single(Directory.GetFiles(dir, "journal.db.broken-*"), f => !f.EndsWith("-wal", StringComparison.Ordinal) && !f.EndsWith("-shm", StringComparison.Ordinal));
-        using var fresh = new TaskJournal(path);
+        using var fresh = new SqliteTaskJournal(path);
         Assert.Empty(fresh.List(null, 10));
     }
 

@@ -89,7 +89,7 @@ public sealed class PaidTaskTests
         Assert.All(outcomes.Where(o => o.Code is not ("ok" or "submit_uncertain")), o => Assert.Contains("Nothing was created", o.Message, StringComparison.OrdinalIgnoreCase));
 
         // Nothing lost: every task the provider created is in the journal, known or recovered through its intent.
-        using var journal = new TaskJournal(Path.Combine(dataDir, "journal.db"));
+        using var journal = new SqliteTaskJournal(Path.Combine(dataDir, "journal.db"));
         var known = journal.List(null, 10_000);
         Assert.Equal(sandbox.Counters.AcceptedSubmissions, known.Count);
         Assert.Equal(0, UnknownCreated(sandbox, dataDir));
@@ -146,7 +146,7 @@ public sealed class PaidTaskTests
         {
             await WaitUntilAsync(() => UnknownCreated(sandbox, dataDir) == 0, TimeSpan.FromSeconds(45));
             var listed = await last.OkAsync("list_tasks", new JsonObject { ["limit"] = 200 });
-            using var listing = new TaskJournal(Path.Combine(dataDir, "journal.db"));
+            using var listing = new SqliteTaskJournal(Path.Combine(dataDir, "journal.db"));
             known = listing.List(null, 10_000).Count;
             Assert.Equal(known, listed.GetProperty("tasks").GetArrayLength());
         }
@@ -154,7 +154,7 @@ public sealed class PaidTaskTests
         var open = OpenIntents(dataDir);
         Assert.True(sandbox.Counters.AcceptedSubmissions <= known + open, $"{sandbox.Counters.AcceptedSubmissions} tasks created, {known} in the journal, only {open} submits without a known outcome");
         Assert.True(sandbox.Counters.AcceptedSubmissions <= calls, "a submit was sent twice");
-        using var journal = new TaskJournal(Path.Combine(dataDir, "journal.db"));
+        using var journal = new SqliteTaskJournal(Path.Combine(dataDir, "journal.db"));
         Console.Error.WriteLine($"kill -9: {calls} calls, {sandbox.Counters.AcceptedSubmissions} tasks created, {known} in the journal ({journal.RecoveredIntents()} recovered by their webhook), {open} written-ahead submits without a known outcome");
     }
 
@@ -178,7 +178,7 @@ public sealed class PaidTaskTests
     /// <summary>How many tasks the provider created that the journal does not know.</summary>
     private static int UnknownCreated(SandboxServer sandbox, string dataDir)
     {
-        using var journal = new TaskJournal(Path.Combine(dataDir, "journal.db"));
+        using var journal = new SqliteTaskJournal(Path.Combine(dataDir, "journal.db"));
         return sandbox.Counters.AcceptedSubmissions - journal.List(null, 10_000).Count;
     }
 
