@@ -38,6 +38,13 @@ var started = DateTime.UtcNow;
 var loadBefore = Machine.Load();
 var body = new StringBuilder();
 
+// --body-from FILE: the sections of an earlier, stopped run (its report) come first; this run adds the rest.
+var earlier = Value("--body-from") is { } earlierFile && File.Exists(earlierFile) ? File.ReadAllText(earlierFile) : null;
+if (earlier is not null && earlier.IndexOf("\n## ", StringComparison.Ordinal) is var first and >= 0)
+{
+    body.Append(earlier[(first + 1)..]);
+}
+
 // Written after every section, so a long run that is stopped still leaves what it measured.
 async Task WriteAsync(bool done)
 {
@@ -52,6 +59,15 @@ async Task WriteAsync(bool done)
     md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"- **Date:** {started:yyyy-MM-dd HH:mm} UTC, {(DateTime.UtcNow - started).TotalMinutes:0} min in all{(done ? string.Empty : " (not finished: sections missing)")}; **commit** `{Value("--commit") ?? "unknown"}`"));
     md.AppendLine($"- **Run:** {(quick ? "quick pass (`--quick`: one round, 20 workflows)" : "full")}; {Bench.Load(loadBefore, Machine.Load())} (the machine is shared: other builds and tests may run at the same time, and the load average says how busy it was)");
     md.AppendLine($"- **Builds:** {string.Join("; ", builds.Select(b => b.Label == "JIT" ? "JIT: `dotnet mjmcp.dll`, Release, framework-dependent" : "NativeAOT: `dotnet publish -c Release -r linux-x64`"))}; section e also has JIT with ReadyToRun (`-p:PublishReadyToRun=true`)");
+    if (earlier is not null)
+    {
+        md.AppendLine("- **Note:** the sections before the ones this run measured come from an earlier run of the same command, stopped before its end; its header said:");
+        foreach (var line in earlier.Split('\n').Where(l => l.StartsWith("- **Date:**", StringComparison.Ordinal) || l.StartsWith("- **Run:**", StringComparison.Ordinal)))
+        {
+            md.AppendLine("  " + line);
+        }
+    }
+
     md.AppendLine();
     md.Append(body);
     await File.WriteAllTextAsync(output, md.ToString().ReplaceLineEndings("\n"));
