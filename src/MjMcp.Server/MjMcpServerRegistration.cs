@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 using MjMcp.Sandbox;
 
@@ -336,7 +337,8 @@ public static class MjMcpServerRegistration
         services.AddSingleton(options);
         services.AddSingleton<ServerBackend>();
 
-        // Registered before the MCP transport's hosted service, so the backend is up before the first request.
+        // Registered before the MCP transport's hosted service: it begins starting the backend (embedded sandbox, webhook
+        // receiver) in the background, so initialize and tools/list answer at once; calls that need it await it (BackendGate).
         services.AddHostedService(sp => sp.GetRequiredService<ServerBackend>());
         services.AddSingleton(new ServerSettings { WaitSeconds = options.WaitSeconds, MaxWaitSeconds = MjMcpServerOptions.MaxWaitSeconds, MaxConcurrentSubmits = options.MaxConcurrentSubmits ?? (options.ApiKey is null ? 0 : 12) });
 
@@ -370,6 +372,7 @@ public static class MjMcpServerRegistration
             })
             .WithMessageFilters(filters => filters.AddIncomingFilter(ProtocolGuard.Filter(clientLog.Attach)))
             .WithRequestFilters(filters => filters.AddCallToolFilter(ServerTelemetry.ToolCallFilter))
+            .WithRequestFilters(BackendGate.Add)
             .WithTools(ToolCatalog.Tools(spec))
             .WithResources(TaskResource.All())
             .WithPrompts([new WorkflowPrompt(spec.Rules)]);
@@ -388,15 +391,18 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
     private readonly IServiceProvider _services;
     private readonly ServerSettings _settings;
     private readonly ILogger _logger;
+    private readonly Lock _startLock = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Func<CancellationToken, Task>? _startHook;
     private SandboxServer? _sandbox;
     private WebhookReceiver? _webhook;
     private ReplicaListener? _replica;
-
-    /// <summary>The embedded sandbox, when there is one (it hands previews to <see cref="PreviewService"/> in process).</summary>
-    internal SandboxServer? Sandbox => _sandbox;
+    private Task? _start;
+    private Uri? _configuredBaseUrl;
 
     public ServerBackend(MjMcpServerOptions options, McpSpec spec, ServerSettings settings, IServiceProvider services, ILoggerFactory loggers)
     {
+        _startHook = services.GetService<BackendStartHook>()?.BeforeStart;
         _options = options;
         _spec = spec;
         _settings = settings;
@@ -404,11 +410,18 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
         _logger = loggers.CreateLogger("MjMcp.Server");
     }
 
+    /// <summary>The embedded sandbox, when there is one (it hands previews to <see cref="PreviewService"/> in process).</summary>
+    internal SandboxServer? Sandbox => _sandbox;
+
     /// <summary>Points the provider client at the sandbox or the configured provider.</summary>
     public void Configure(MidjourneyOptions o)
     {
-        if (_sandbox is { } sandbox)
+        if (_options.ApiKey is null)
         {
+            // Read once, when the MjClient is made. The calls that make it wait for the backend first (BackendGate), so
+            // this waits only if something else reads the options early, and then fails the way such a call would.
+            var sandbox = _sandbox ?? WaitForSandbox();
+            _configuredBaseUrl = sandbox.BaseUrl;
             o.BaseUrl = sandbox.BaseUrl;
             o.ApiKey = SandboxKey;
 
@@ -433,13 +446,134 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
         o.PollMaxInterval = TimeSpan.FromSeconds(5);
     }
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>The most a call waits for the backend to come up before it is answered with an error.</summary>
+    internal static TimeSpan StartBound { get; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Whether the backend is up (the embedded sandbox and the webhook receiver are listening).</summary>
+    internal bool IsReady => Volatile.Read(ref _start) is { IsCompletedSuccessfully: true };
+
+    /// <summary>At the latest this long after start-up the backend starts, even if no client lists the tools.</summary>
+    internal static TimeSpan StartAtTheLatest { get; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Returns at once; the backend, the embedded sandbox (Kestrel, images) and the webhook receiver, starts in the
+    /// background once the handshake is done (<see cref="StartSoon"/>: the first tools/list has been answered), at the
+    /// latest after <see cref="StartAtTheLatest"/>, or at once when a call needs it (<see cref="WhenReadyAsync"/>). Started
+    /// beside the handshake it would compete for the CPU with initialize and tools/list (2-core machines, NativeAOT's
+    /// cold start): those answer first.
+    /// </summary>
+    public Task StartAsync(CancellationToken cancellationToken)
     {
         // The journal (SQLite) and the sandbox's storage do short synchronous I/O on pool threads; with many tool
         // calls at once on a 2-core machine the pool's slow growth would let submits queue for tens of seconds.
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), io);
+        _settings.Backend = _options.ApiKey is null ? "embedded sandbox (starting)" : $"provider {_options.BaseUrl?.ToString() ?? _spec.Rules.Provider.BaseUrl}";
+        _ = StartAfterAsync(StartAtTheLatest);
+        return Task.CompletedTask;
+    }
 
+    /// <summary>The client has the tool list: the backend starts in a moment (after the answer is on its way).</summary>
+    internal void StartSoon() => _ = StartAfterAsync(TimeSpan.FromMilliseconds(50));
+
+    private async Task StartAfterAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        _ = Begin(retry: false);
+    }
+
+    /// <summary>
+    /// Waits (at most <see cref="StartBound"/>) until the backend is up: null then, else what went wrong and the fix. A start
+    /// that failed is tried again here, so a call made after the cause is fixed (a port freed, a folder made writable) works.
+    /// </summary>
+    public async ValueTask<string?> WhenReadyAsync(CancellationToken cancellationToken)
+    {
+        var start = Volatile.Read(ref _start) is { IsFaulted: false, IsCanceled: false } running ? running : Begin();
+        try
+        {
+            await start.WaitAsync(StartBound, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (TimeoutException)
+        {
+            return $"The {What()} is still starting after {StartBound.TotalSeconds:0} s; nothing was sent. Call again in a moment; if this repeats, see mjmcp's stderr.";
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return $"The {What()} could not start: {StartProblem(ex)}; nothing was sent. {Fix()}";
+        }
+    }
+
+    private string What() => _options.ApiKey is null ? "embedded sandbox" : "webhook receiver";
+
+    private string Fix() => _options.ApiKey is null
+        ? $"Fix: make the data directory {_options.DataDir} writable (or choose another with MJMCP_DATA_DIR or --data-dir), or set MJMCP_API_KEY to use the provider; then call again (the start is retried)."
+        : $"Fix: free port {_options.WebhookPort} or choose another with MJMCP_WEBHOOK_PORT or --webhook-port (0: any free port), or unset it to run without webhooks; then call again (the start is retried).";
+
+    private static string StartProblem(Exception ex) => ex is AggregateException { InnerExceptions.Count: 1 } one ? StartProblem(one.InnerException!) : ex.Message;
+
+    /// <summary>Starts (or, after a failure and with <paramref name="retry"/>, restarts) the backend; concurrent callers share one attempt.</summary>
+    private Task Begin(bool retry = true)
+    {
+        lock (_startLock)
+        {
+            if (_start is { IsFaulted: false, IsCanceled: false } running)
+            {
+                return running;
+            }
+
+            if (!retry && _start is { } failed)
+            {
+                return failed;
+            }
+
+            var start = Task.Run(() => StartBackendAsync(_stopping.Token));
+            Volatile.Write(ref _start, start);
+            return start;
+        }
+    }
+
+    /// <summary>Blocks until the sandbox is up (see <see cref="Configure"/>); throws what its start threw.</summary>
+    private SandboxServer WaitForSandbox()
+    {
+        var start = Volatile.Read(ref _start) ?? Begin();
+        if (!start.Wait(StartBound))
+        {
+            throw new TimeoutException($"The embedded sandbox did not start within {StartBound.TotalSeconds:0} s.");
+        }
+
+        return _sandbox ?? throw new InvalidOperationException("The embedded sandbox is not running.");
+    }
+
+    private async Task StartBackendAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (_startHook is not null)
+            {
+                await _startHook(cancellationToken).ConfigureAwait(false);
+            }
+
+            await StartBackendCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            Log.StartFailed(_logger, What(), StartProblem(ex));
+            await DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task StartBackendCoreAsync(CancellationToken cancellationToken)
+    {
         if (_options.ApiKey is null)
         {
             _sandbox = await StartSandboxAsync(cancellationToken).ConfigureAwait(false);
@@ -486,7 +620,17 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
         }
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken) => await DisposeAsync().ConfigureAwait(false);
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (Volatile.Read(ref _start) is { } start)
+        {
+            // A start under way finishes (or gives up) before what it started is disposed.
+            await Task.WhenAny(start, Task.Delay(Timeout.Infinite, cancellationToken)).ConfigureAwait(false);
+        }
+
+        await DisposeAsync().ConfigureAwait(false);
+    }
 
     /// <summary>
     /// The embedded sandbox, on the port it had last time in this data directory (saved in sandbox.port), so image URLs in
@@ -497,6 +641,12 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
     {
         var portFile = Path.Combine(_options.DataDir, "sandbox.port");
         var saved = int.TryParse(ReadOrNull(portFile), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and <= 65535 ? p : 0;
+        if (_configuredBaseUrl is { } configured)
+        {
+            // A restart after a failed start: the client already points at this port, so only this port will do.
+            return await SandboxServer.StartAsync(Options(configured.Port), cancellationToken).ConfigureAwait(false);
+        }
+
         SandboxOptions Options(int port) => new() { Port = port, DataDirectory = Path.Combine(_options.DataDir, "sandbox"), Timing = _options.Timing(), ApiKey = SandboxKey, Spec = _spec.Rules };
         SandboxServer sandbox;
         try
@@ -596,5 +746,43 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
     {
         [LoggerMessage(1, LogLevel.Information, "MCP server ready; backend: {Backend}; data: {DataDir}")]
         public static partial void Started(ILogger logger, string backend, string dataDir);
+
+        [LoggerMessage(2, LogLevel.Error, "The {What} could not start: {Problem} (tool calls get this error with the fix; the next call tries again)")]
+        public static partial void StartFailed(ILogger logger, string what, string problem);
     }
+}
+
+/// <summary>
+/// Makes tool calls and resource reads wait for the backend (<see cref="ServerBackend.WhenReadyAsync"/>) before anything
+/// resolves the provider client, whose options depend on the embedded sandbox's port; initialize, tools/list, prompts and
+/// the rest answer at once, and the first tools/list starts the backend. A backend that cannot start gives a tool error naming the fix, and the server keeps answering.
+/// </summary>
+internal static class BackendGate
+{
+    public static void Add(IMcpRequestFilterBuilder filters)
+    {
+        filters.AddListToolsFilter(next => async (request, cancellationToken) =>
+        {
+            var tools = await next(request, cancellationToken).ConfigureAwait(false);
+            Backend(request.Services).StartSoon();
+            return tools;
+        });
+        filters.AddCallToolFilter(next => async (request, cancellationToken) =>
+            await Backend(request.Services).WhenReadyAsync(cancellationToken).ConfigureAwait(false) is { } problem
+                ? ToolRuntime.Refuse(RefusalCodes.ProviderUnreachable, problem, null)
+                : await next(request, cancellationToken).ConfigureAwait(false));
+        filters.AddReadResourceFilter(next => async (request, cancellationToken) =>
+            await Backend(request.Services).WhenReadyAsync(cancellationToken).ConfigureAwait(false) is { } problem
+                ? throw new McpException(problem)
+                : await next(request, cancellationToken).ConfigureAwait(false));
+    }
+
+    private static ServerBackend Backend(IServiceProvider? services) =>
+        (services ?? throw new InvalidOperationException("The MCP request carries no service provider.")).GetRequiredService<ServerBackend>();
+}
+
+/// <summary>Test seam: awaited before the backend starts, so a test can hold the start back and watch what answers meanwhile.</summary>
+internal sealed class BackendStartHook(Func<CancellationToken, Task> beforeStart)
+{
+    public Func<CancellationToken, Task> BeforeStart { get; } = beforeStart;
 }

@@ -15,22 +15,10 @@ public sealed class LoadTests(ITestOutputHelper output)
     [Fact]
     public async Task AHundredConcurrentWorkflowsThroughOneServerAllSucceed()
     {
-        // Baseline in the same run: the same 100 workflows through the SDK straight to a sandbox (raw HTTP), polling as
-        // the server does against a provider (the SDK's default poll settings, no webhook), so the ratio is MCP's overhead.
-        await using var direct = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "load-key", CandidateSize = 64 });
-        var mj = new MidjourneyClient(new HttpClient(), new MidjourneyOptions { BaseUrl = direct.BaseUrl, ApiKey = "load-key" });
-        var baseline = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, 100).Select(async i =>
-        {
-            var grid = await mj.ImagineAsync("load " + i).WaitAsync();
-            var pick = await mj.Upscale1xAsync(grid, 1 + (i % 4)).WaitAsync();
-            await mj.PanAsync(pick, PanDirection.Right).WaitAsync();
-        }));
-        baseline.Stop();
-        Assert.Equal(300, direct.Counters.AcceptedSubmissions);
-
         await using var sandbox = await SandboxServer.StartAsync(new SandboxOptions { ApiKey = "load-key", CandidateSize = 64 });
-        // The same work as the baseline: no spend cap (with a key the server would hold 100 workflows to 12 jobs at once).
+        // All 100 at once: no spend cap (with a key the server would hold 100 workflows to 12 jobs at once). The overhead
+        // of MCP against the SDK alone is measured by bench/run.sh (docs/benchmarks.md), like for like; this test checks
+        // that none is lost or duplicated.
         await using var server = await ServerProcess.StartAsync(sandbox, env: new() { ["MJMCP_MAX_CONCURRENT_SUBMITS"] = "0" });
         var clock = Stopwatch.StartNew();
         var finished = await Task.WhenAll(Enumerable.Range(0, 100).Select(async i =>
@@ -45,7 +33,7 @@ public sealed class LoadTests(ITestOutputHelper output)
         Assert.Equal(300, sandbox.Counters.AcceptedSubmissions);
 
         var peak = server.FindPid() is { } pid ? PeakMemory(pid) : "unknown";
-        var line = string.Create(CultureInfo.InvariantCulture, $"load: 100 workflows (300 tool calls) in {clock.Elapsed.TotalSeconds:0.0} s = {300 / clock.Elapsed.TotalSeconds:0.0} calls/s; SDK over raw HTTP {baseline.Elapsed.TotalSeconds:0.0} s; MCP/raw ratio {clock.Elapsed / baseline.Elapsed:0.00}; server peak RSS {peak}; sandbox requests {sandbox.Counters.TotalRequests}");
+        var line = string.Create(CultureInfo.InvariantCulture, $"load: 100 workflows (300 tool calls, 64-px candidates) in {clock.Elapsed.TotalSeconds:0.0} s; server peak RSS {peak}; sandbox requests {sandbox.Counters.TotalRequests}");
         output.WriteLine(line);
         Console.Error.WriteLine(line);
     }

@@ -1,43 +1,93 @@
-// Start-up benchmark: spawn → initialize → tools/list, for mjmcp and for the Node reference MCP server
-// (@modelcontextprotocol/server-everything), measured in the same run on the same machine. Prints the
-// median of each and their ratio (target: mjmcp NativeAOT ≤ 0.4× the reference). Nothing is asserted.
-// Usage: node bench-startup.mjs <mjmcp command> [args...]   e.g. node bench-startup.mjs ../../../publish/mjmcp
+// Start-up benchmark: spawn → initialize → tools/list, for mjmcp (one or more builds) and for the Node reference MCP
+// server (@modelcontextprotocol/server-everything), measured in the same run on the same machine, interleaved (one run
+// of each in turn, the order rotating every round). Prints the median, min and max of each and its ratio to the
+// reference (target: mjmcp NativeAOT ≤ 0.3×). Nothing is asserted.
+// mjmcp runs in its default mode: no API key, so its embedded sandbox starts (beside the handshake); --key gives it a
+// key and an unreachable provider instead (no sandbox).
+// Usage: node bench-startup.mjs [--json out.json] [--key] <mjmcp command> [args...]
+//        node bench-startup.mjs [--json out.json] --as NativeAOT ../../../publish/mjmcp --as JIT dotnet …/mjmcp.dll
+// RUNS (default 9) sets the measured rounds; a warm-up round (file cache) comes first.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir, loadavg } from "node:os";
 import { join } from "node:path";
 
 const runs = Number(process.env.RUNS ?? 9);
-const [command, ...args] = process.argv.slice(2);
-if (!command) {
-  console.error("usage: node bench-startup.mjs <mjmcp command> [args...]");
+const argv = process.argv.slice(2);
+let json = null;
+let keyMode = false;
+while (argv[0] === "--json" || argv[0] === "--key") {
+  if (argv[0] === "--json") { json = argv[1]; argv.splice(0, 2); } else { keyMode = true; argv.shift(); }
+}
+const variants = [];
+if (argv[0] === "--as") {
+  for (const arg of argv) {
+    if (arg === "--as") variants.push({ label: null, command: null, args: [] });
+    else if (variants.at(-1).label === null) variants.at(-1).label = arg;
+    else if (variants.at(-1).command === null) variants.at(-1).command = arg;
+    else variants.at(-1).args.push(arg);
+  }
+} else if (argv.length > 0) {
+  variants.push({ label: "mjmcp", command: argv[0], args: argv.slice(1) });
+}
+if (variants.length === 0 || variants.some(v => !v.command)) {
+  console.error("usage: node bench-startup.mjs [--json out.json] [--key] <mjmcp command> [args...]  |  --as <label> <command> [args...] ...");
   process.exit(2);
 }
 
-async function once(cmd, cmdArgs, env) {
+const mjmcpEnv = keyMode ? { MJMCP_API_KEY: "bench", MJMCP_BASE_URL: "http://127.0.0.1:9/" } : { MJMCP_API_KEY: "" };
+const all = [
+  { label: "server-everything (node)", command: process.execPath, args: ["node_modules/@modelcontextprotocol/server-everything/dist/index.js", "stdio"], env: {}, reference: true },
+  ...variants.map(v => ({ ...v, args: [...v.args, "--data-dir", mkdtempSync(join(tmpdir(), "mjmcp-bench-"))], env: mjmcpEnv })),
+];
+
+// CPU time (user + system) the server process used so far, in ms (Linux /proc, 10 ms ticks): unlike the wall time it
+// hardly depends on what else the machine runs.
+function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+async function once(v) {
   const start = process.hrtime.bigint();
   const client = new Client({ name: "bench", version: "1.0.0" });
-  await client.connect(new StdioClientTransport({ command: cmd, args: cmdArgs, env: { ...process.env, ...env }, stderr: "ignore" }));
+  const transport = new StdioClientTransport({ command: v.command, args: v.args, env: { ...process.env, ...v.env }, stderr: "ignore" });
+  await client.connect(transport);
   const { tools } = await client.listTools();
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const cpu = cpuMs(transport.pid);
   await client.close();
-  if (tools.length === 0) throw new Error(`${cmd} listed no tools`);
-  return ms;
+  if (tools.length === 0) throw new Error(`${v.label} listed no tools`);
+  return { ms, cpu };
 }
 
-async function median(label, cmd, cmdArgs, env) {
-  await once(cmd, cmdArgs, env); // warm the file cache
-  const times = [];
-  for (let i = 0; i < runs; i++) times.push(await once(cmd, cmdArgs, env));
-  times.sort((a, b) => a - b);
-  const m = times[Math.floor(times.length / 2)];
-  console.log(`${label}: median ${m.toFixed(0)} ms over ${runs} runs (min ${times[0].toFixed(0)}, max ${times[times.length - 1].toFixed(0)})`);
-  return m;
+const loadBefore = loadavg();
+for (const v of all) { v.times = []; v.cpu = []; await once(v); } // warm the file cache
+for (let i = 0; i < runs; i++) {
+  for (let j = 0; j < all.length; j++) {
+    const v = all[(i + j) % all.length];
+    const { ms, cpu } = await once(v);
+    v.times.push(ms);
+    v.cpu.push(cpu);
+  }
 }
+const loadAfter = loadavg();
 
-const reference = await median("server-everything (node)", process.execPath, ["node_modules/@modelcontextprotocol/server-everything/dist/index.js", "stdio"], {});
-// A key and an unreachable provider: start-up only, no embedded sandbox to start.
-const data = mkdtempSync(join(tmpdir(), "mjmcp-bench-"));
-const mjmcp = await median("mjmcp", command, [...args, "--data-dir", data], { MJMCP_API_KEY: "bench", MJMCP_BASE_URL: "http://127.0.0.1:9/" });
-console.log(`ratio mjmcp / reference: ${(mjmcp / reference).toFixed(2)} (target ≤ 0.40)`);
+const results = all.map(v => {
+  const t = [...v.times].sort((a, b) => a - b);
+  const c = [...v.cpu].sort((a, b) => a - b);
+  return { label: v.label, reference: !!v.reference, median: t[Math.floor(t.length / 2)], min: t[0], max: t[t.length - 1], runs: t.length, cpuMedian: c[Math.floor(c.length / 2)] };
+});
+const ref = results.find(r => r.reference);
+for (const r of results) {
+  r.ratio = r.median / ref.median;
+  r.cpuRatio = r.cpuMedian / ref.cpuMedian;
+  console.log(`${r.label}: median ${r.median.toFixed(0)} ms over ${r.runs} runs (min ${r.min.toFixed(0)}, max ${r.max.toFixed(0)}), CPU ${r.cpuMedian} ms${r.reference ? "" : `; ratio to the reference ${r.ratio.toFixed(2)} (target ≤ 0.30 for NativeAOT), CPU ratio ${r.cpuRatio.toFixed(2)}`}`);
+}
+console.log(`mode: ${keyMode ? "with a key (no sandbox)" : "default, no key (embedded sandbox)"}; load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)}`);
+if (json) writeFileSync(json, JSON.stringify({ mode: keyMode ? "key" : "no-key", runs, loadBefore: loadBefore[0], loadAfter: loadAfter[0], results }, null, 2));

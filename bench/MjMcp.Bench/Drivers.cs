@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ModelContextProtocol.Client;
+using ModelContextProtocol.Protocol;
+using MjMcp.Sandbox;
+
+namespace MjMcp.Bench;
+
+/// <summary>One side of a comparison: runs the workflow imagine → upscale_1x → pan, and reports each call's time.</summary>
+internal interface IWorkflowDriver : IAsyncDisposable
+{
+    string Label { get; }
+
+    /// <summary>Runs workflow <paramref name="i"/>; adds each call's seconds (submit to finished) to <paramref name="callSeconds"/>.</summary>
+    Task RunAsync(int i, List<double>? callSeconds);
+}
+
+/// <summary>The SDK alone, straight to a sandbox (the typed client of the shipped spec, its default polling, no webhook).</summary>
+internal sealed class SdkDriver : IWorkflowDriver
+{
+    private readonly SandboxServer _sandbox;
+    private readonly MidjourneyClient _mj;
+    private readonly HttpClient _http = new();
+
+    private SdkDriver(SandboxServer sandbox)
+    {
+        _sandbox = sandbox;
+        _mj = new MidjourneyClient(_http, new MidjourneyOptions { BaseUrl = sandbox.BaseUrl, ApiKey = Bench.SandboxKey });
+    }
+
+    public string Label => "SDK straight to a sandbox";
+
+    public static async Task<SdkDriver> StartAsync() => new(await Bench.StartSandboxAsync());
+
+    public async Task RunAsync(int i, List<double>? callSeconds)
+    {
+        var clock = Stopwatch.StartNew();
+        var grid = await _mj.ImagineAsync("bench workflow " + i).WaitAsync();
+        Lap(callSeconds, clock);
+        var pick = await _mj.Upscale1xAsync(grid, 1 + (i % 4)).WaitAsync();
+        Lap(callSeconds, clock);
+        await _mj.PanAsync(pick, PanDirection.Right).WaitAsync();
+        Lap(callSeconds, clock);
+    }
+
+    internal static void Lap(List<double>? callSeconds, Stopwatch clock)
+    {
+        callSeconds?.Add(clock.Elapsed.TotalSeconds);
+        clock.Restart();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await _sandbox.DisposeAsync();
+        Bench.Delete(_sandbox.Options.DataDirectory);
+    }
+}
+
+/// <summary>
+/// One mjmcp process over stdio (the C# MCP client), either pointed at a sandbox in this process as "the provider" (a key,
+/// so the SDK's default polling and no webhook: the same polling as <see cref="SdkDriver"/>) or in its default mode (no
+/// key: its own embedded sandbox and webhooks). A call that returns before its task finished is followed by wait_task.
+/// </summary>
+internal sealed class McpDriver : IWorkflowDriver
+{
+    private readonly McpClient _client;
+    private readonly SandboxServer? _sandbox;
+    private int _waitCalls;
+
+    private McpDriver(string label, McpClient client, SandboxServer? sandbox, string dataDir)
+    {
+        Label = label;
+        _client = client;
+        _sandbox = sandbox;
+        DataDir = dataDir;
+    }
+
+    public string Label { get; }
+
+    public string DataDir { get; }
+
+    /// <summary>wait_task calls needed so far (tool calls that came back before their task finished).</summary>
+    public int WaitCalls => Volatile.Read(ref _waitCalls);
+
+    /// <summary>The server process (found by its unique data directory on the command line).</summary>
+    public int? Pid => Machine.FindPid(DataDir);
+
+    public static async Task<McpDriver> StartAsync(Build build, bool embedded)
+    {
+        var sandbox = embedded ? null : await Bench.StartSandboxAsync();
+        var dataDir = Bench.TempDir("server");
+        var env = new Dictionary<string, string?>
+        {
+            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+            ["MJMCP_API_KEY"] = sandbox is null ? string.Empty : Bench.SandboxKey,
+            ["MJMCP_BASE_URL"] = sandbox?.BaseUrl.ToString() ?? string.Empty,
+            ["MJMCP_SANDBOX_TIMING"] = string.Empty, // the default (brisk)
+            ["MJMCP_WAIT_SECONDS"] = string.Empty, // the default (40 s)
+            // With a key the server would hold 100 workflows to 12 jobs at once (spend cap); the SDK side has no cap.
+            ["MJMCP_MAX_CONCURRENT_SUBMITS"] = sandbox is null ? string.Empty : "0",
+        };
+        var transport = new StdioClientTransport(new StdioClientTransportOptions
+        {
+            Name = "mjmcp",
+            Command = build.Command,
+            Arguments = [.. build.Arguments, "--data-dir", dataDir],
+            EnvironmentVariables = env,
+            StandardErrorLines = _ => { },
+            ShutdownTimeout = TimeSpan.FromSeconds(10),
+        });
+        var client = await McpClient.CreateAsync(transport, new McpClientOptions { ClientInfo = new Implementation { Name = "mjmcp-bench", Version = "1.0" } });
+        var label = embedded ? $"mjmcp {build.Label}, default (embedded sandbox)" : $"MCP: mjmcp {build.Label} → sandbox";
+        return new McpDriver(label, client, sandbox, dataDir);
+    }
+
+    public async Task RunAsync(int i, List<double>? callSeconds)
+    {
+        var clock = Stopwatch.StartNew();
+        var grid = await FinishedAsync("imagine", new() { ["prompt"] = "bench workflow " + i });
+        SdkDriver.Lap(callSeconds, clock);
+        var pick = await FinishedAsync("upscale_1x", new() { ["parent_task_id"] = grid.GetProperty("task_id").GetString(), ["index"] = 1 + (i % 4) });
+        SdkDriver.Lap(callSeconds, clock);
+        await FinishedAsync("pan", new() { ["parent_task_id"] = pick.GetProperty("task_id").GetString(), ["direction"] = "right" });
+        SdkDriver.Lap(callSeconds, clock);
+    }
+
+    private async Task<JsonElement> FinishedAsync(string tool, Dictionary<string, object?> args)
+    {
+        var result = await _client.CallToolAsync(tool, args);
+        while (true)
+        {
+            if (result.IsError == true || result.StructuredContent is not { } content)
+            {
+                throw new InvalidOperationException($"{tool}: " + string.Join(" ", result.Content.OfType<TextContentBlock>().Select(t => t.Text)));
+            }
+
+            if (content.GetProperty("state").GetString() == "finished")
+            {
+                return content;
+            }
+
+            Interlocked.Increment(ref _waitCalls);
+            tool = "wait_task";
+            result = await _client.CallToolAsync(tool, new Dictionary<string, object?> { ["task_id"] = content.GetProperty("task_id").GetString() });
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _client.DisposeAsync();
+        if (_sandbox is not null)
+        {
+            await _sandbox.DisposeAsync();
+            Bench.Delete(_sandbox.Options.DataDirectory);
+        }
+
+        Bench.Delete(DataDir);
+    }
+}
+
+/// <summary>An mjmcp build to run: NativeAOT (the binary) or JIT (dotnet mjmcp.dll).</summary>
+internal sealed record Build(string Label, string Command, IReadOnlyList<string> Arguments);

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The benchmark runner: builds mjmcp three ways (Release JIT, JIT + ReadyToRun, NativeAOT), then measures in one run
+# on this machine and writes docs/benchmarks.md (generated; never edit it by hand):
+#   a. tool-call overhead: one mjmcp process vs the SDK alone, identical polling, both warm, interleaved rounds
+#   b. polling: /fetch calls per task and lateness for 3–60 s jobs, without and with webhooks (fake clock)
+#   c. full-size load: 100 concurrent workflows through the default server (failures, wait_task calls, peak RSS, wall)
+#   d. a 2048² grid: render and PNG encode
+#   e. cold start: spawn → initialize → tools/list vs the Node reference server (needs Node.js and npm)
+# Usage: bash bench/run.sh [--quick] [--sections abcde] [--out FILE]
+#   --quick: one round, 20 workflows (a few minutes); the full run takes about 40 minutes on 2 cores.
+# BENCH_OUT (default /tmp/mjmcp-bench) holds the builds. Builds use -m:1 (shared machines).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$(pwd)"
+quick=""
+sections="abcde"
+out="docs/benchmarks.md"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick="--quick" ;;
+    --sections) sections="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    *) echo "usage: bash bench/run.sh [--quick] [--sections abcde] [--out FILE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+commit="$(git -C "$repo" describe --always --dirty --abbrev=12)"
+build="${BENCH_OUT:-/tmp/mjmcp-bench}"
+mkdir -p "$build" "$(dirname "$out")"
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+log "building the bench runner and publishing mjmcp (JIT, JIT+R2R, NativeAOT) into $build"
+dotnet build bench/MjMcp.Bench -c Release -m:1 -v:q -nologo >&2
+dotnet publish src/MjMcp.Cli -c Release -r linux-x64 --self-contained false -p:PublishAot=false -p:ErrorOnDuplicatePublishOutputFiles=false -m:1 -v:q -nologo -o "$build/jit" >&2
+dotnet publish src/MjMcp.Cli -c Release -r linux-x64 --self-contained false -p:PublishAot=false -p:PublishReadyToRun=true -p:ErrorOnDuplicatePublishOutputFiles=false -m:1 -v:q -nologo -o "$build/r2r" >&2
+rm -f "$build/aot/mjmcp"
+if ! dotnet publish src/MjMcp.Cli -c Release -r linux-x64 -m:1 -v:q -nologo -o "$build/aot" >&2; then
+  log "NativeAOT publish failed: the NativeAOT rows are left out"
+fi
+
+startup=""
+if [[ "$sections" == *e* ]]; then
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    (
+      cd tests/MjMcp.Server.Tests/external
+      [ -d node_modules/@modelcontextprotocol/server-everything ] || npm ci --no-audit --no-fund >&2
+      variants=()
+      [ -x "$build/aot/mjmcp" ] && variants+=(--as NativeAOT "$build/aot/mjmcp")
+      variants+=(--as "JIT+R2R" dotnet "$build/r2r/mjmcp.dll" --as JIT dotnet "$build/jit/mjmcp.dll")
+      log "(e) cold start"
+      RUNS="$([ -n "$quick" ] && echo 5 || echo 15)" node bench-startup.mjs --json "$build/startup.json" "${variants[@]}" >&2
+    )
+    startup="$build/startup.json"
+  else
+    log "(e) skipped: Node.js/npm not found"
+  fi
+fi
+
+dotnet bench/MjMcp.Bench/bin/Release/net10.0/MjMcp.Bench.dll --out "$out" --commit "$commit" --sections "$sections" \
+  --jit "$build/jit/mjmcp.dll" --aot "$build/aot/mjmcp" ${startup:+--startup "$startup"} $quick
+log "wrote $out"
