@@ -130,6 +130,13 @@ internal sealed partial class HttpServerProcess : IAsyncDisposable
         return (process.ExitCode, await stdout, await stderr);
     }
 
+    /// <summary>Ends the server as a crash would (SIGKILL): no shutdown, no goodbye to its clients.</summary>
+    public void KillNine()
+    {
+        _process.Kill(entireProcessTree: false);
+        _process.WaitForExit(20_000);
+    }
+
     public async ValueTask DisposeAsync()
     {
         try
