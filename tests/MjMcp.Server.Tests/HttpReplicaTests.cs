@@ -151,7 +151,7 @@ public sealed class HttpReplicaTests(PostgresFixture postgres)
     /// </summary>
     private static async Task<List<HttpServerProcess>> StartReplicasAsync(SandboxServer sandbox, string journal, string hash, int count)
     {
-        var port = FreePort();
+        var port = Paths.FreePort();
         var servers = new List<HttpServerProcess>();
         for (var i = 0; i < count; i++)
         {
@@ -190,11 +190,4 @@ public sealed class HttpReplicaTests(PostgresFixture postgres)
 
     private static Task<SandboxServer> SandboxAsync(SandboxTiming timing) =>
         SandboxServer.StartAsync(new SandboxOptions { ApiKey = Key, DataDirectory = Paths.TempDir("http-replica-sandbox"), Timing = timing, CandidateSize = 64 });
-
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
 }

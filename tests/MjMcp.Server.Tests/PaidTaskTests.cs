@@ -37,7 +37,7 @@ public sealed class PaidTaskTests
         });
         var dataDir = Paths.TempDir("paid-server");
         var outcomes = new System.Collections.Concurrent.ConcurrentBag<(string Tool, string Code, string Message)>();
-        await using (var server = await ServerProcess.StartAsync(null, dataDir, env: Env(proxy.BaseUrl, FreePort())))
+        await using (var server = await ServerProcess.StartAsync(null, dataDir, env: Env(proxy.BaseUrl, Paths.FreePort())))
         {
             // 50 workflows, 5 at a time: imagine → upscale_1x → pan; a workflow stops at its first refused step (an
             // agent that follows the advice does not resubmit an uncertain call).
@@ -118,7 +118,7 @@ public sealed class PaidTaskTests
             Faults = new SandboxFaults { Submit = new FaultRates { Latency = TimeSpan.FromMilliseconds(300) } },
         });
         var dataDir = Paths.TempDir("kill-server");
-        var port = FreePort();
+        var port = Paths.FreePort();
         var random = new Random(5);
         var calls = 0;
         for (var round = 0; round < 8; round++)
@@ -189,12 +189,5 @@ public sealed class PaidTaskTests
         {
             await Task.Delay(200);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 }

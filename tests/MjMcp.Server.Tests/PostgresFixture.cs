@@ -57,7 +57,7 @@ public sealed class PostgresFixture : IAsyncLifetime
 
         var data = Path.Combine(_root, "data");
         await RunAsync(Path.Combine(_bin, "initdb"), ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions"], asRoot);
-        Port = FreePort();
+        Port = Paths.FreePort();
         var options = $"-p {Port.ToString(CultureInfo.InvariantCulture)} -k {_root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400";
         await RunAsync(Path.Combine(_bin, "pg_ctl"), ["-D", data, "-l", Path.Combine(_root, "server.log"), "-o", options, "-w", "-t", "60", "start"], asRoot);
     }
@@ -127,12 +127,5 @@ public sealed class PostgresFixture : IAsyncLifetime
             var text = await Task.WhenAny(Task.WhenAll(output, errors), Task.Delay(2000)) is var done && output.IsCompleted && errors.IsCompleted ? output.Result + errors.Result : string.Empty;
             throw new InvalidOperationException($"{Path.GetFileName(file)} {string.Join(' ', arguments)} failed ({process.ExitCode}): {text}");
         }
-    }
-
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 }

@@ -37,7 +37,7 @@ public sealed class RandomWalkTests : IClassFixture<WalkSandboxFixture>
     public async Task EveryFixAndNextActionRunsAsWritten(int seed)
     {
         // A webhook receiver wakes each waiting tool as soon as the sandbox finishes (no 2 s polls), which keeps the walk fast.
-        var env = new Dictionary<string, string?> { ["MJMCP_WEBHOOK_PORT"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        var env = new Dictionary<string, string?> { ["MJMCP_WEBHOOK_PORT"] = Paths.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture) };
         await using var server = await ServerProcess.StartAsync(_fixture.Sandbox, env: env);
         var walk = new Walk(server, new Random(seed), () => Rules.Operations.Sum(o => _fixture.Sandbox.Counters.Requests(o.Path)));
 
@@ -55,17 +55,11 @@ public sealed class RandomWalkTests : IClassFixture<WalkSandboxFixture>
         Assert.True(walk.FixesWithNeeds >= 3, $"seed {seed}: only {walk.FixesWithNeeds} fixes with needs were run");
     }
 
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     [Fact]
     public async Task TheReportedDeadEndsGetFixesThatRun()
     {
-        var env = new Dictionary<string, string?> { ["MJMCP_WEBHOOK_PORT"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        var env = new Dictionary<string, string?> { ["MJMCP_WEBHOOK_PORT"] = Paths.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture) };
         await using var server = await ServerProcess.StartAsync(_fixture.Sandbox, env: env);
         var grid = Id(await server.OkAsync("imagine", new JsonObject { ["prompt"] = "dead ends" }));
         var upscaled = Id(await server.OkAsync("upscale_1x", new JsonObject { ["parent_task_id"] = grid, ["index"] = 3 }));

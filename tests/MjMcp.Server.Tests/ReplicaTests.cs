@@ -25,7 +25,7 @@ public sealed class ReplicaTests(PostgresFixture postgres)
     {
         await using var sandbox = await SandboxAsync(new SandboxTiming(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(3)));
         var journal = await postgres.CreateDatabaseAsync("replicas");
-        var portB = FreePort();
+        var portB = Paths.FreePort();
 
         // B runs the webhook receiver; A runs none and tells the provider B's URL (as behind a load balancer).
         await using var b = await ServerProcess.StartAsync(null, env: Env(sandbox, journal, ("MJMCP_WEBHOOK_PORT", portB.ToString(CultureInfo.InvariantCulture))));
@@ -67,7 +67,7 @@ public sealed class ReplicaTests(PostgresFixture postgres)
         {
             for (var i = 0; i < 3; i++)
             {
-                var server = await ServerProcess.StartAsync(null, env: Env(sandbox, journal, ("MJMCP_MAX_CONCURRENT_JOBS", "4"), ("MJMCP_WEBHOOK_PORT", FreePort().ToString(CultureInfo.InvariantCulture))));
+                var server = await ServerProcess.StartAsync(null, env: Env(sandbox, journal, ("MJMCP_MAX_CONCURRENT_JOBS", "4"), ("MJMCP_WEBHOOK_PORT", Paths.FreePort().ToString(CultureInfo.InvariantCulture))));
                 servers.Add(server);
                 server.Client.RegisterNotificationHandler(NotificationMethods.ProgressNotification, (notification, _) =>
                 {
@@ -114,7 +114,7 @@ public sealed class ReplicaTests(PostgresFixture postgres)
     {
         await using var sandbox = await SandboxAsync(new SandboxTiming(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(6)));
         var journal = await postgres.CreateDatabaseAsync("kill");
-        var portB = FreePort();
+        var portB = Paths.FreePort();
         var slots = ("MJMCP_MAX_CONCURRENT_JOBS", "1");
         await using var b = await ServerProcess.StartAsync(null, env: Env(sandbox, journal, slots, ("MJMCP_WEBHOOK_PORT", portB.ToString(CultureInfo.InvariantCulture))));
         await using var a = await ServerProcess.StartAsync(null, env: Env(sandbox, journal, slots, ("MJMCP_WEBHOOK_URL", $"http://127.0.0.1:{portB}/mjmcp/webhook")));
@@ -157,7 +157,7 @@ public sealed class ReplicaTests(PostgresFixture postgres)
         // Every submit of A reaches the provider, which makes the task, but A never hears the answer.
         await using var proxy = await FaultProxy.StartAsync(sandbox.BaseUrl, new FaultProxyOptions { Seed = 3, DropAfterUpstreamRate = 1.0 });
         var journal = await postgres.CreateDatabaseAsync("orphan");
-        var portB = FreePort();
+        var portB = Paths.FreePort();
         await using var b = await ServerProcess.StartAsync(null, env: Env(sandbox, journal, ("MJMCP_WEBHOOK_PORT", portB.ToString(CultureInfo.InvariantCulture))));
         var envA = Env(sandbox, journal, ("MJMCP_WEBHOOK_URL", $"http://127.0.0.1:{portB}/mjmcp/webhook"));
         envA["MJMCP_BASE_URL"] = proxy.BaseUrl.ToString();
@@ -208,12 +208,5 @@ public sealed class ReplicaTests(PostgresFixture postgres)
             Assert.True(DateTime.UtcNow < deadline, "timed out waiting for a condition");
             await Task.Delay(50);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 }

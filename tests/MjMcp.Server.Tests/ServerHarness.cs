@@ -12,6 +12,14 @@ namespace MjMcp.Server.Tests;
 /// <summary>Finds the repository and the built server.</summary>
 internal static class Paths
 {
+    /// <summary>A TCP port free on 127.0.0.1 right now.</summary>
+    public static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
     public static string RepoRoot([CallerFilePath] string file = "") => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(file)!, "..", ".."));
 
     /// <summary>The built server dll, from the same configuration as the tests.</summary>

@@ -33,7 +33,7 @@ public sealed class TelemetryTests(SandboxFixture fixture) : IClassFixture<Sandb
         using var receiver = OtlpReceiver.Start(port: 0);
         var env = FastExport();
         env["MJMCP_OTLP_ENDPOINT"] = receiver.Url;
-        var webhookPort = FreePort();
+        var webhookPort = Paths.FreePort();
         env["MJMCP_WEBHOOK_PORT"] = webhookPort.ToString(System.Globalization.CultureInfo.InvariantCulture); // the webhook receiver runs (with its secret), and the sandbox calls it
         var marker = "telemetry-" + Guid.NewGuid().ToString("N")[..12];
         string gridId, pickId, failedId, secret;
@@ -159,12 +159,6 @@ public sealed class TelemetryTests(SandboxFixture fixture) : IClassFixture<Sandb
     [InlineData("INSERT INTO spend (intent_id) VALUES ($id) ON CONFLICT(intent_id) DO NOTHING;", "INSERT spend")]
     public void JournalSpansNameTheStatementNotItsValues(string sql, string summary) => Assert.Equal(summary, ServerTelemetry.SqlSummary(sql));
 
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     private static bool PortFree(int port)
     {
