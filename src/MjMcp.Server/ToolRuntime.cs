@@ -83,11 +83,13 @@ public sealed partial class ToolRuntime
 
             // 2. The parent and the form it selects (the rule table), 3. the form's parameters.
             var caller = TaskCaller.Of(request);
-            var (form, parentId, parentRefusal) = await ChooseFormAsync(operation, args, caller, cancellationToken).ConfigureAwait(false);
-            if (parentRefusal is not null)
+            var choice = await ChooseFormAsync(operation, args, caller, cancellationToken).ConfigureAwait(false);
+            if (choice.IsRefused)
             {
-                return parentRefusal;
+                return choice.Refusal;
             }
+
+            var (form, parentId) = (choice.Form, choice.ParentId);
 
             using var bodyDocument = ToolArguments.Body(form, args);
             var problems = RuleValidator.ValidateParams(form, [], bodyDocument.RootElement);
@@ -109,13 +111,13 @@ public sealed partial class ToolRuntime
         }
     }
 
-    private static (FormRule Form, string? ParentId, CallToolResult? Refusal) Refused(CallToolResult refusal) => (null!, null, refusal);
+    private static FormChoice Refused(CallToolResult refusal) => new(null, null, refusal);
 
     /// <summary>
     /// The form a call takes: the parent's (checked against the rule table and the journal: known, finished, of a stage
     /// and maker the operation accepts) or the form without a parent; or the refusal, with a fix planned from the rules.
     /// </summary>
-    private async ValueTask<(FormRule Form, string? ParentId, CallToolResult? Refusal)> ChooseFormAsync(OperationRule operation, IDictionary<string, JsonElement> args, TaskCaller caller, CancellationToken cancellationToken)
+    private async ValueTask<FormChoice> ChooseFormAsync(OperationRule operation, IDictionary<string, JsonElement> args, TaskCaller caller, CancellationToken cancellationToken)
     {
         string? parentId = null;
         FormRule form = operation.Forms[0];
@@ -178,7 +180,7 @@ public sealed partial class ToolRuntime
             }
         }
 
-        return (form, parentId, null);
+        return new(form, parentId, null);
     }
 
     /// <summary>
@@ -686,5 +688,13 @@ public sealed partial class ToolRuntime
 
         [LoggerMessage(4, LogLevel.Warning, "Task {TaskId} failed at the provider: {Reason}")]
         public static partial void TaskFailed(ILogger logger, string taskId, string reason);
+    }
+
+    /// <summary>The form a call takes (and its parent), or the refusal that ends the call.</summary>
+    private readonly record struct FormChoice(FormRule? Form, string? ParentId, CallToolResult? Refusal)
+    {
+        [System.Diagnostics.CodeAnalysis.MemberNotNullWhen(true, nameof(Refusal))]
+        [System.Diagnostics.CodeAnalysis.MemberNotNullWhen(false, nameof(Form))]
+        public bool IsRefused => Refusal is not null;
     }
 }
