@@ -6,21 +6,25 @@
 #   c. full-size load: 100 concurrent workflows through the default server (failures, wait_task calls, peak RSS, wall)
 #   d. a 2048² grid: render and PNG encode
 #   e. cold start: spawn → initialize → tools/list vs the Node reference server (needs Node.js and npm)
-# Usage: bash bench/run.sh [--quick] [--sections abcde] [--out FILE]
+#   f. 1 vs 3 replicas over Streamable HTTP on one PostgreSQL journal: throughput, p50/p95 (the HttpReplicaTests test)
+# Usage: bash bench/run.sh [--quick] [--sections abcdef] [--out FILE] [--body-from FILE]
+#   --body-from: keep the sections of an earlier report (e.g. docs/benchmarks.md) and add the ones measured now.
 #   --quick: one round, 20 workflows (a few minutes); the full run takes about 40 minutes on 2 cores.
 # BENCH_OUT (default /tmp/mjmcp-bench) holds the builds. Builds use -m:1 (shared machines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
 quick=""
-sections="abcde"
+sections="abcdef"
+body_from=""
 out="docs/benchmarks.md"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick="--quick" ;;
     --sections) sections="$2"; shift ;;
     --out) out="$2"; shift ;;
-    *) echo "usage: bash bench/run.sh [--quick] [--sections abcde] [--out FILE]" >&2; exit 2 ;;
+    --body-from) body_from="$2"; shift ;;
+    *) echo "usage: bash bench/run.sh [--quick] [--sections abcdef] [--out FILE] [--body-from FILE]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -57,6 +61,14 @@ if [[ "$sections" == *e* ]]; then
   fi
 fi
 
+replicas=""
+if [[ "$sections" == *f* ]]; then
+  log "(f) 1 vs 3 replicas over HTTP (HttpReplicaTests)"
+  dotnet test tests/MjMcp.Server.Tests -m:1 --filter "FullyQualifiedName~AHundredWorkflowsOverStreamableHttp" --logger "console;verbosity=normal" > "$build/replicas.txt" 2>&1 \
+    || log "(f) the replica test failed: see $build/replicas.txt"
+  replicas="$build/replicas.txt"
+fi
+
 dotnet bench/MjMcp.Bench/bin/Release/net10.0/MjMcp.Bench.dll --out "$out" --commit "$commit" --sections "$sections" \
-  --jit "$build/jit/mjmcp.dll" --aot "$build/aot/mjmcp" ${startup:+--startup "$startup"} $quick
+  --jit "$build/jit/mjmcp.dll" --aot "$build/aot/mjmcp" ${startup:+--startup "$startup"} ${replicas:+--replicas "$replicas"} ${body_from:+--body-from "$body_from"} $quick
 log "wrote $out"

@@ -4,7 +4,7 @@ using System.Text.Json;
 using MjMcp.Bench;
 using static MjMcp.Bench.Stats;
 
-// The benchmark runner behind bench/run.sh (see there): measures sections a–e and writes docs/benchmarks.md.
+// The benchmark runner behind bench/run.sh (see there): measures sections a–f and writes docs/benchmarks.md.
 // Usage: MjMcp.Bench --out FILE --commit SHA [--jit DLL] [--aot BINARY] [--startup JSON] [--quick] [--sections abcd]
 //        [--rounds N] [--workflows N]
 string? Value(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
@@ -100,6 +100,11 @@ if (sections.Contains('d', StringComparison.Ordinal))
 if (sections.Contains('e', StringComparison.Ordinal))
 {
     Startup(body, Value("--startup"));
+}
+
+if (sections.Contains('f', StringComparison.Ordinal))
+{
+    Replicas.Write(body, Value("--replicas"));
 }
 
 await WriteAsync(true);
