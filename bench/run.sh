@@ -6,7 +6,8 @@
 #   c. full-size load: 100 concurrent workflows through the default server (failures, wait_task calls, peak RSS, wall)
 #   d. a 2048² grid: render and PNG encode
 #   e. cold start: spawn → initialize → tools/list vs the Node reference server (needs Node.js and npm)
-# Usage: bash bench/run.sh [--quick] [--sections abcde] [--out FILE]
+# Usage: bash bench/run.sh [--quick] [--sections abcde] [--out FILE] [--body-from FILE]
+#   --body-from FILE: keep the sections of FILE (an earlier report) and add the ones measured now.
 #   --quick: one round, 20 workflows (a few minutes); the full run takes about 40 minutes on 2 cores.
 # BENCH_OUT (default /tmp/mjmcp-bench) holds the builds. Builds use -m:1 (shared machines).
 set -euo pipefail
@@ -15,12 +16,14 @@ repo="$(pwd)"
 quick=""
 sections="abcde"
 out="docs/benchmarks.md"
+body_from=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick="--quick" ;;
     --sections) sections="$2"; shift ;;
     --out) out="$2"; shift ;;
-    *) echo "usage: bash bench/run.sh [--quick] [--sections abcde] [--out FILE]" >&2; exit 2 ;;
+    --body-from) body_from="$2"; shift ;;
+    *) echo "usage: bash bench/run.sh [--quick] [--sections abcde] [--out FILE] [--body-from FILE]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -58,5 +61,5 @@ if [[ "$sections" == *e* ]]; then
 fi
 
 dotnet bench/MjMcp.Bench/bin/Release/net10.0/MjMcp.Bench.dll --out "$out" --commit "$commit" --sections "$sections" \
-  --jit "$build/jit/mjmcp.dll" --aot "$build/aot/mjmcp" ${startup:+--startup "$startup"} $quick
+  --jit "$build/jit/mjmcp.dll" --aot "$build/aot/mjmcp" ${startup:+--startup "$startup"} ${body_from:+--body-from "$body_from"} $quick
 log "wrote $out"
