@@ -18,6 +18,7 @@ quick=""
 sections="abcdef"
 body_from=""
 out="docs/benchmarks.md"
+body_from=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick="--quick" ;;
