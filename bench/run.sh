@@ -16,7 +16,6 @@ cd "$(dirname "$0")/.."
 repo="$(pwd)"
 quick=""
 sections="abcdef"
-body_from=""
 out="docs/benchmarks.md"
 body_from=""
 while [ $# -gt 0 ]; do

@@ -57,11 +57,11 @@ async Task WriteAsync(bool done)
     md.AppendLine();
     md.AppendLine($"- **Machine:** {Machine.Describe()}");
     md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"- **Date:** {started:yyyy-MM-dd HH:mm} UTC, {(DateTime.UtcNow - started).TotalMinutes:0} min in all{(done ? string.Empty : " (not finished: sections missing)")}; **commit** `{Value("--commit") ?? "unknown"}`"));
-    md.AppendLine($"- **Run:** {(quick ? "quick pass (`--quick`: one round, 20 workflows)" : "full")}; {Bench.Load(loadBefore, Machine.Load())} (the machine is shared: other builds and tests may run at the same time, and the load average says how busy it was)");
-    md.AppendLine($"- **Builds:** {string.Join("; ", builds.Select(b => b.Label == "JIT" ? "JIT: `dotnet mjmcp.dll`, Release, framework-dependent" : "NativeAOT: `dotnet publish -c Release -r linux-x64`"))}; section e also has JIT with ReadyToRun (`-p:PublishReadyToRun=true`)");
+    md.AppendLine($"- **Run:** {(quick ? "quick pass (`--quick`: one round, 20 workflows)" : "full")}, sections {sections}; {Bench.Load(loadBefore, Machine.Load())} (the machine is shared: other builds and tests may run at the same time, and the load average says how busy it was)");
+    md.AppendLine($"- **Builds:** {(builds.Count == 0 ? "none needed by the sections measured now" : string.Empty)}{string.Join("; ", builds.Select(b => b.Label == "JIT" ? "JIT: `dotnet mjmcp.dll`, Release, framework-dependent" : "NativeAOT: `dotnet publish -c Release -r linux-x64`"))}; section e also has JIT with ReadyToRun (`-p:PublishReadyToRun=true`)");
     if (earlier is not null)
     {
-        md.AppendLine("- **Note:** the sections before the ones this run measured come from an earlier run of the same command, stopped before its end; its header said:");
+        md.AppendLine("- **Note:** the sections before the ones this run measured are kept from an earlier report of the same command (`--body-from`); its header said:");
         foreach (var line in earlier.Split('\n').Where(l => l.StartsWith("- **Date:**", StringComparison.Ordinal) || l.StartsWith("- **Run:**", StringComparison.Ordinal)))
         {
             md.AppendLine("  " + line);
