@@ -210,7 +210,7 @@ public sealed class CliTests
             start.ArgumentList.Add(arg);
         }
 
-        foreach (var name in new[] { "MJMCP_API_KEY", "MJMCP_BASE_URL", "MJMCP_DATA_DIR", "MJMCP_WAIT_SECONDS", "MJMCP_SANDBOX_TIMING", "MJMCP_WEBHOOK_PORT", "MJMCP_WEBHOOK_PATH", "MJMCP_MAX_CONCURRENT_SUBMITS", "MJMCP_PREVIEW_HOSTS" })
+        foreach (var name in MjMcpServerOptions.EnvironmentVariables.Values)
         {
             start.Environment.Remove(name);
         }
@@ -224,7 +224,8 @@ public sealed class CliTests
         return start;
     }
 
-    private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string[] args, Dictionary<string, string?>? env = null, string? workingDirectory = null, TimeSpan? timeout = null)
+    /// <summary>Runs mjmcp with <paramref name="args"/> to its end, with no MJMCP_* setting from the test's environment but <paramref name="env"/>.</summary>
+    internal static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string[] args, Dictionary<string, string?>? env = null, string? workingDirectory = null, TimeSpan? timeout = null)
     {
         using var process = Process.Start(Start(args, env, workingDirectory))!;
         process.StandardInput.Close();

@@ -70,43 +70,10 @@ public sealed class JournalSettingsTests
         Assert.Equal(1, sandbox.Counters.MaxRunning);
     }
 
-    private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string[] args, Dictionary<string, string?>? env = null)
+    private static Task<(int Exit, string Stdout, string Stderr)> RunAsync(string[] args, Dictionary<string, string?>? env = null)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Paths.TempDir("journal-cli") };
-        start.ArgumentList.Add(Paths.ServerDll());
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var name in MjMcpServerOptions.EnvironmentVariables.Values)
-        {
-            start.Environment.Remove(name);
-        }
-
-        start.Environment["MJMCP_DATA_DIR"] = Paths.TempDir("journal-cli-data");
-        foreach (var pair in env ?? [])
-        {
-            start.Environment[pair.Key] = pair.Value;
-        }
-
-        using var process = Process.Start(start)!;
-        process.StandardInput.Close();
-        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        var stdout = process.StandardOutput.ReadToEndAsync(deadline.Token);
-        var stderr = process.StandardError.ReadToEndAsync(deadline.Token);
-        try
-        {
-            await process.WaitForExitAsync(deadline.Token);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
+        var all = new Dictionary<string, string?>(env ?? []);
+        all.TryAdd("MJMCP_DATA_DIR", Paths.TempDir("journal-cli-data"));
+        return CliTests.RunAsync(args, all, Paths.TempDir("journal-cli"));
     }
 }
