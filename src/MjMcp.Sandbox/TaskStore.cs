@@ -225,7 +225,7 @@ internal sealed class TaskStore
     {
         var path = ImagePath(taskId, name);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + ".tmp";
+        var temp = TempPath(path);
         File.WriteAllBytes(temp, png);
         File.Move(temp, path, overwrite: true);
         lock (_lock)
@@ -246,7 +246,7 @@ internal sealed class TaskStore
     public long WriteFile(string path, Action<Stream> write)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + ".tmp";
+        var temp = TempPath(path);
         long length;
         using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
         {
@@ -262,6 +262,13 @@ internal sealed class TaskStore
 
         return length;
     }
+
+    /// <summary>
+    /// A temporary name of its own for each write: two writers of one file (a sandbox restarted on the same directory
+    /// re-renders an unfinished task while the old process may still be rendering it) each rename their own complete
+    /// file, and the last rename wins; a shared ".tmp" name let one writer move the other's file away (FileNotFoundException).
+    /// </summary>
+    private static string TempPath(string path) => path + "." + Guid.NewGuid().ToString("N") + ".tmp";
 
     /// <summary>Deletes the oldest finished, unpinned tasks past their retention while the store is over its limit.</summary>
     public void Evict()
@@ -295,7 +302,7 @@ internal sealed class TaskStore
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(task, SandboxJsonContext.Default.SandboxTask);
         var path = Path.Combine(_root, "tasks", task.Id + ".json");
-        var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        var temp = TempPath(path);
         File.WriteAllBytes(temp, json);
         File.Move(temp, path, overwrite: true);
         _totalBytes += json.Length - _jsonBytes.GetValueOrDefault(task.Id);

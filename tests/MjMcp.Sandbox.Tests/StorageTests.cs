@@ -114,6 +114,39 @@ public sealed class StorageTests
     }
 
     [Fact]
+    public void TwoWritersOfOneImageBothSucceedAndLeaveOneWholeFile()
+    {
+        // A sandbox restarted on the same directory re-renders an unfinished task while the old process may still be
+        // writing it: each writer must rename its own temporary file (a shared one was moved away under the other).
+        var dir = TempDir();
+        try
+        {
+            var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+            var stores = new[] { new TaskStore(dir, long.MaxValue, TimeSpan.Zero, clock), new TaskStore(dir, long.MaxValue, TimeSpan.Zero, clock) };
+            var png = PngCodec.Encode(new RgbaImage(16, 16));
+            Parallel.For(0, 4000, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+            {
+                var store = stores[i % 2];
+                if (i % 4 < 2)
+                {
+                    store.WriteImage("task", "1", png);
+                }
+                else
+                {
+                    store.WriteImage("task", "1", stream => stream.Write(png));
+                }
+            });
+
+            Assert.Equal(png, File.ReadAllBytes(stores[0].ImagePath("task", "1")));
+            Assert.Equal(["1.png"], Directory.GetFiles(Path.Combine(dir, "images", "task")).Select(Path.GetFileName));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void PinnedChainsAndYoungTasksStayAndEvictionFreesTheRest()
     {
         var dir = TempDir();
