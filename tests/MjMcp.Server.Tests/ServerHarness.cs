@@ -34,7 +34,9 @@ internal static class Paths
     /// (a full-size load test alone writes gigabytes of images).</summary>
     private static readonly Lazy<string> RunRoot = new(() =>
     {
-        var root = Path.Combine(Path.GetTempPath(), "mjmcp-tests", "run-" + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8]);
+        var runs = Path.Combine(Path.GetTempPath(), "mjmcp-tests");
+        RemoveEndedRuns(runs);
+        var root = Path.Combine(runs, "run-" + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(root);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
@@ -52,6 +54,57 @@ internal static class Paths
         };
         return root;
     });
+
+    /// <summary>
+    /// Removes the folders of earlier runs whose test process has ended: the exit handler below cannot always finish
+    /// (the test host may be stopped while gigabytes are still being deleted, or a server still holds files), and each
+    /// run leaves a few GB.
+    /// </summary>
+    private static void RemoveEndedRuns(string runs)
+    {
+        if (!Directory.Exists(runs))
+        {
+            return;
+        }
+
+        foreach (var dir in Directory.EnumerateDirectories(runs, "run-*"))
+        {
+            var parts = Path.GetFileName(dir).Split('-');
+            if (parts.Length < 3 || !int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid) || IsRunning(pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Another run removing it at the same time, or a file still open: left for the next run.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
 
     public static string TempDir(string name)
     {
