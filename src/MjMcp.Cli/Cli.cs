@@ -67,33 +67,11 @@ internal static class Cli
             return 2;
         }
 
-        string Show(object? value) => value switch
-        {
-            null => "(not set)",
-            int n => n.ToString(CultureInfo.InvariantCulture),
-            _ => value.ToString() ?? string.Empty,
-        };
-
-        var lines = new[]
-        {
-            $"ApiKey: {(o.ApiKey is null ? "(not set: the embedded sandbox)" : "(set)")}",
-            $"BaseUrl: {Show(o.BaseUrl)}",
-            $"DataDir: {o.DataDir}",
-            $"WaitSeconds: {Show(o.WaitSeconds)}",
-            $"SandboxTiming: {o.SandboxTiming}",
-            $"WebhookPort: {Show(o.WebhookPort)}",
-            $"WebhookPath: {o.WebhookPath}",
-            $"MaxConcurrentSubmits: {Show(o.MaxConcurrentSubmits)}",
-            $"PreviewHosts: {(o.PreviewHosts.Count == 0 ? "(none)" : string.Join(',', o.PreviewHosts))}",
-            $"BudgetCredits: {Show(o.BudgetCredits)}",
-            $"DailyBudgetCredits: {Show(o.DailyBudgetCredits)}",
-            $"OtlpEndpoint: {Show(o.OtlpEndpoint)}",
-            $"Journal: {(o.Journal is { Length: > 0 } journal ? PostgresTaskJournal.Describe(journal) : "(not set: SQLite in the data directory)")}",
-            $"WebhookUrl: {Show(o.WebhookUrl)}",
-            $"MaxConcurrentJobs: {Show(o.MaxConcurrentJobs)}",
+        var lines = MjMcpSettings.All.Select(s => $"{s.Property}: {s.Show(o)}").Concat(
+        [
             $"Http:Tokens: {(http.Tokens.Count == 0 ? "(none: loopback only, no authentication)" : string.Join(", ", http.Tokens.Keys.Order(StringComparer.Ordinal)) + " (hashes not shown)")}",
             $"Http:SharedScope: {(http.SharedScope ? "true" : "false")}",
-        };
+        ]);
         foreach (var line in lines)
         {
             await Console.Out.WriteLineAsync(line).ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MjMcp.Cli;
 using MjMcp.Sandbox;
+using MjMcp.Server;
 
 // mjmcp            — the MCP stdio server (embedded sandbox unless MJMCP_API_KEY is set)
 // mjmcp settings   — the settings in effect, checked
@@ -36,9 +37,9 @@ prompt.Validators.Add(result =>
 var output = CommandLineErrors.Text("--out", "Folder for the PNGs (default ./mjmcp-demo).", "DIR", "./mjmcp-demo");
 var demoCommand = new Command("demo", "Run imagine → upscale_1x → pan → upscale_1x → upscale_alt through the MCP tools of a real mjmcp process, with progress on stderr (plain lines when stderr is not a terminal), and save the PNGs.")
 {
-    prompt, output, flags.DataDir, flags.SandboxTiming,
+    prompt, output, flags.For(nameof(MjMcpServerOptions.DataDir)), flags.For(nameof(MjMcpServerOptions.SandboxTiming)),
 };
-demoCommand.SetAction((parse, ct) => Demo.RunAsync(parse.GetValue(prompt)!, parse.GetValue(output) ?? "mjmcp-demo", parse.GetValue(flags.DataDir), parse.GetValue(flags.SandboxTiming), ct));
+demoCommand.SetAction((parse, ct) => Demo.RunAsync(parse.GetValue(prompt)!, parse.GetValue(output) ?? "mjmcp-demo", parse.GetValue(flags.For(nameof(MjMcpServerOptions.DataDir))), parse.GetValue(flags.For(nameof(MjMcpServerOptions.SandboxTiming))), ct));
 root.Subcommands.Add(demoCommand);
 
 // mjmcp serve [--http HOST:PORT]: stdio as plain mjmcp, or MCP over Streamable HTTP at http://HOST:PORT/mcp.

@@ -100,28 +100,11 @@ public sealed class MjMcpServerOptions
     public string ServerTitle { get; set; } = "Midjourney workflow (MjMcp)";
 
     /// <summary>
-    /// The settings read from the environment, by property name: MJMCP_API_KEY → ApiKey and so on. Mapped by hand because
-    /// the environment-variables configuration provider only maps MJMCP_Name or MJMCP__Name, and the documented names have
-    /// underscores between words (MJMCP_WAIT_SECONDS).
+    /// The settings read from the environment, by property name: MJMCP_API_KEY → ApiKey and so on (from
+    /// <see cref="MjMcpSettings.All"/>). Mapped explicitly because the environment-variables configuration provider only
+    /// maps MJMCP_Name or MJMCP__Name, and the documented names have underscores between words (MJMCP_WAIT_SECONDS).
     /// </summary>
-    public static IReadOnlyDictionary<string, string> EnvironmentVariables { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
-    {
-        [nameof(ApiKey)] = "MJMCP_API_KEY",
-        [nameof(BaseUrl)] = "MJMCP_BASE_URL",
-        [nameof(DataDir)] = "MJMCP_DATA_DIR",
-        [nameof(WaitSeconds)] = "MJMCP_WAIT_SECONDS",
-        [nameof(WebhookPort)] = "MJMCP_WEBHOOK_PORT",
-        [nameof(WebhookPath)] = "MJMCP_WEBHOOK_PATH",
-        [nameof(MaxConcurrentSubmits)] = "MJMCP_MAX_CONCURRENT_SUBMITS",
-        [nameof(PreviewHosts)] = "MJMCP_PREVIEW_HOSTS",
-        [nameof(SandboxTiming)] = "MJMCP_SANDBOX_TIMING",
-        [nameof(BudgetCredits)] = "MJMCP_BUDGET_CREDITS",
-        [nameof(DailyBudgetCredits)] = "MJMCP_DAILY_BUDGET_CREDITS",
-        [nameof(OtlpEndpoint)] = "MJMCP_OTLP_ENDPOINT",
-        [nameof(Journal)] = "MJMCP_JOURNAL",
-        [nameof(WebhookUrl)] = "MJMCP_WEBHOOK_URL",
-        [nameof(MaxConcurrentJobs)] = "MJMCP_MAX_CONCURRENT_JOBS",
-    };
+    public static IReadOnlyDictionary<string, string> EnvironmentVariables { get; } = MjMcpSettings.All.ToDictionary(s => s.Property, s => s.Variable, StringComparer.Ordinal);
 
     /// <summary>
     /// Reads the settings: the <c>MjMcp</c> section of <paramref name="configuration"/> (appsettings.json), overridden by
@@ -167,7 +150,7 @@ public sealed class MjMcpServerOptions
         }
 
         // The binder would also fail on these, but without saying where the value came from.
-        foreach (var key in new[] { nameof(WaitSeconds), nameof(WebhookPort), nameof(MaxConcurrentSubmits), nameof(BudgetCredits), nameof(DailyBudgetCredits), nameof(MaxConcurrentJobs) })
+        foreach (var key in MjMcpSettings.All.Where(s => s.Kind is MjMcpSettingKind.Number).Select(s => s.Property))
         {
             if (values.TryGetValue(key, out var text) && !int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
             {

@@ -84,10 +84,42 @@ public sealed class CliTests
         }
 
         var root = await RunAsync(["--help"]);
-        foreach (var option in new[] { "--base-url", "--api-key-env", "--wait-seconds", "--webhook-port", "--webhook-path", "--max-concurrent-submits", "--preview-hosts", "--reset-journal" })
+        foreach (var option in MjMcpSettings.All.Select(s => $"{s.Flag} <{s.HelpName}>").Append("--reset-journal"))
         {
             Assert.Contains(option, root.Stdout, StringComparison.Ordinal);
         }
+
+        var shown = await RunAsync(["settings"]);
+        Assert.Equal(0, shown.Exit);
+        foreach (var setting in MjMcpSettings.All)
+        {
+            Assert.Contains(setting.Property + ": ", shown.Stdout, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void TheReadmeSettingsTableListsExactlyTheSettings()
+    {
+        // One table (MjMcpSettings.All) drives the variables, the flags and `mjmcp settings`; the README's must follow it.
+        var rows = File.ReadLines(Path.Combine(Paths.RepoRoot(), "README.md"))
+            .Select(line => System.Text.RegularExpressions.Regex.Match(line, @"^\| `(\w+)` \| `(MJMCP_\w+)`[^|]*\| `(--[\w-]+)"))
+            .Where(m => m.Success)
+            .Select(m => $"{m.Groups[1].Value} {m.Groups[2].Value} {m.Groups[3].Value}")
+            .ToList();
+        Assert.Equal(MjMcpSettings.All.Select(s => $"{s.Property} {s.Variable} {s.Flag}"), rows);
+    }
+
+    [Theory]
+    [InlineData("--max-concurrent-jobs needs a whole number from 0 to 10000; got '-1'", new[] { "settings", "--max-concurrent-jobs=-1" })]
+    [InlineData("--webhook-url needs an absolute http(s) URL such as https://mj.example.com/mjmcp/webhook; got 'ftp://x'", new[] { "settings", "--webhook-url", "ftp://x" })]
+    [InlineData("--otlp-endpoint carries credentials or a query", new[] { "settings", "--otlp-endpoint", "http://user:pw@localhost:4317" })]
+    [InlineData("--journal needs a value, e.g. --journal Host=", new[] { "settings", "--journal" })]
+    public async Task EveryKindOfFlagIsCheckedWhileParsing(string expected, string[] args)
+    {
+        var run = await RunAsync(args);
+        Assert.Equal(2, run.Exit);
+        Assert.Contains(expected, run.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("pw@", run.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
