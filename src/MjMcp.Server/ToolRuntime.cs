@@ -443,7 +443,7 @@ public sealed partial class ToolRuntime
 
     /// <summary>
     /// The task as <paramref name="caller"/> may see it: null for an unknown id and, the same, for another owner's task
-    /// (nothing is asked of the provider then). A task the journal did not know but the provider does becomes the
+    /// (asked of the provider either way). A task the journal did not know but the provider does becomes the
     /// caller's.
     /// </summary>
     internal async Task<TaskRecord?> ResolveAsync(string taskId, TaskCaller caller, CancellationToken cancellationToken)
@@ -451,6 +451,9 @@ public sealed partial class ToolRuntime
         var record = _journal.Get(taskId);
         if (record is not null && !caller.Sees(record))
         {
+            // Asked of the provider like an unknown id (the answer is dropped), so another client's task and an id
+            // nobody made take the same path and about the same time: neither the text nor the timing tells them apart.
+            await ResolveKnownAsync(taskId, null, cancellationToken).ConfigureAwait(false);
             return null;
         }
 

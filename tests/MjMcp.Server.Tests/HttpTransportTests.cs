@@ -211,6 +211,33 @@ public sealed class HttpTransportTests : IClassFixture<SandboxFixture>
     }
 
     [Fact]
+    public async Task AnotherClientsTaskTakesTheSamePathAsAnUnknownId()
+    {
+        // Same text (above) and the same provider requests: the time to answer cannot tell "someone else's" from "none".
+        var (tokenA, hashA) = HttpServerProcess.NewToken();
+        var (tokenB, hashB) = HttpServerProcess.NewToken();
+        await using var server = await HttpServerProcess.StartAsync(Env($"alice={hashA},bob={hashB}"));
+        await using var a = await ConnectAsync(server, tokenA);
+        await using var b = await ConnectAsync(server, tokenB);
+        var grid = await a.CallToolAsync("imagine", new Dictionary<string, object?> { ["prompt"] = "a lantern on a pier" });
+        Assert.True(grid.IsError != true, ServerProcess.Text(grid));
+        var gridId = grid.StructuredContent!.Value.GetProperty("task_id").GetString()!;
+
+        async Task<(int Fetches, string Code)> FetchAsB(string id)
+        {
+            var before = _fixture.Sandbox.Counters.Requests("/fetch");
+            var result = await b.CallToolAsync("fetch_task", new Dictionary<string, object?> { ["task_id"] = id });
+            Assert.True(result.IsError == true, ServerProcess.Text(result));
+            return (_fixture.Sandbox.Counters.Requests("/fetch") - before, result.StructuredContent!.Value.GetProperty("error").GetProperty("code").GetString()!);
+        }
+
+        var unknown = await FetchAsB("00000000-0000-4000-8000-000000000000");
+        var others = await FetchAsB(gridId);
+        Assert.Equal(("unknown_task", 1), (unknown.Code, unknown.Fetches));
+        Assert.Equal(unknown, others);
+    }
+
+    [Fact]
     public async Task LogNotificationsGoOnlyToTheClientWhoseCallWroteThem()
     {
         var (tokenA, hashA) = HttpServerProcess.NewToken();
