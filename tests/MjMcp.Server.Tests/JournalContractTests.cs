@@ -452,6 +452,32 @@ public sealed class PostgresJournalContractTests(PostgresFixture postgres) : Jou
     }
 
     [Fact]
+    public async Task ReplicasStartedWithDifferentCapsHoldToTheOneStartedLast()
+    {
+        var store = await NewStoreAsync();
+        using var a = new PostgresTaskJournal(store);
+        using var b = new PostgresTaskJournal(store);
+        await using var slotsA = new PostgresJobSlots(a, 3);
+        await using var slotsB = new PostgresJobSlots(b, 1); // Started last: the cap for both.
+        var one = await slotsA.AcquireAsync(TimeSpan.FromSeconds(10), null, default);
+        Assert.NotNull(one);
+        Assert.Equal((1, 1), (slotsA.Limit, slotsB.Limit));
+
+        // A, started with 3, takes no second slot while B's cap of 1 is held; B neither.
+        Assert.Null(await slotsA.AcquireAsync(TimeSpan.FromMilliseconds(300), null, default));
+        Assert.Null(await slotsB.AcquireAsync(TimeSpan.FromMilliseconds(300), null, default));
+
+        // A replica restarted with 2 raises it for everyone.
+        await using var restarted = new PostgresJobSlots(b, 2);
+        var two = await slotsA.AcquireAsync(TimeSpan.FromSeconds(10), null, default);
+        Assert.NotNull(two);
+        Assert.Null(await slotsB.AcquireAsync(TimeSpan.FromMilliseconds(300), null, default));
+        Assert.Equal((2, 2), (slotsA.Limit, slotsB.Limit));
+        await one!.DisposeAsync();
+        await two!.DisposeAsync();
+    }
+
+    [Fact]
     public async Task ADeadReplicasIntentsAreReportedAndRecoveredByAnother()
     {
         var store = await NewStoreAsync();

@@ -11,6 +11,11 @@ namespace MjMcp.Server;
 /// and only the first ones, as many as slots are free, try the locks. Rows of dead sessions (their backend is no longer
 /// in pg_stat_activity) are removed by whoever looks next. A freed slot is announced on <see cref="PostgresTaskJournal.SlotChannel"/>;
 /// waiters also look again every half second, in case a notice is lost.
+/// <para>The cap is one for all: each replica writes its own to the journal's <c>shared_values</c> when it starts
+/// (<see cref="LimitName"/>), and every replica reads the value there each time it looks for a slot. So the replica
+/// started last sets the cap for every one of them (a rolling restart with a new MJMCP_MAX_CONCURRENT_JOBS changes it
+/// everywhere), and replicas started with different values never disagree about it. Slots held above a lowered cap
+/// are kept until their jobs end; no new one is taken until fewer than the cap are held.</para>
 /// </summary>
 public sealed class PostgresJobSlots : IJobSlotSource
 {
@@ -19,6 +24,10 @@ public sealed class PostgresJobSlots : IJobSlotSource
     private readonly PostgresTaskJournal _journal;
     private readonly NpgsqlDataSource _sessions;
     private TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _limit;
+
+    /// <summary>The name of the shared cap in the journal's <c>shared_values</c>.</summary>
+    public const string LimitName = "max_concurrent_jobs";
 
     /// <summary>Creates the slots of the journal's database.</summary>
     public PostgresJobSlots(PostgresTaskJournal journal, int limit)
@@ -26,15 +35,16 @@ public sealed class PostgresJobSlots : IJobSlotSource
         ArgumentNullException.ThrowIfNull(journal);
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         _journal = journal;
-        Limit = limit;
+        _limit = limit;
+        journal.SetSharedValue(LimitName, limit.ToString(CultureInfo.InvariantCulture));
 
         // Unpooled: closing a slot's connection ends its session, and with it the advisory lock.
         _sessions = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(journal.ConnectionString) { Pooling = false }.ConnectionString);
         journal.SlotReleased += OnReleased;
     }
 
-    /// <inheritdoc/>
-    public int Limit { get; }
+    /// <summary>The cap every replica on the journal holds to: the one written by the replica started last (as last read).</summary>
+    public int Limit => Volatile.Read(ref _limit);
 
     /// <inheritdoc/>
     public async Task<IAsyncDisposable?> AcquireAsync(TimeSpan bound, Action<int>? waiting, CancellationToken cancellationToken)
@@ -49,17 +59,25 @@ public sealed class PostgresJobSlots : IJobSlotSource
             {
                 var released = Volatile.Read(ref _released).Task;
                 await ScalarAsync(connection, "DELETE FROM slot_queue WHERE backend_pid NOT IN (SELECT pid FROM pg_stat_activity)", cancellationToken).ConfigureAwait(false);
-                await using (var command = new NpgsqlCommand("SELECT COUNT(*) FILTER (WHERE slot IS NULL AND seq < @me), COUNT(*) FILTER (WHERE slot IS NOT NULL) FROM slot_queue", connection))
+                await using (var command = new NpgsqlCommand("SELECT COUNT(*) FILTER (WHERE slot IS NULL AND seq < @me), COUNT(*) FILTER (WHERE slot IS NOT NULL), (SELECT value FROM shared_values WHERE name = @limit) FROM slot_queue", connection))
                 {
                     command.Parameters.AddWithValue("me", seq);
+                    command.Parameters.AddWithValue("limit", LimitName);
                     await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                     await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
                     var ahead = (int)reader.GetInt64(0);
                     var holding = (int)reader.GetInt64(1);
-                    await reader.CloseAsync().ConfigureAwait(false);
-                    if (ahead < Limit - holding)
+                    if (!reader.IsDBNull(2) && int.TryParse(reader.GetString(2), NumberStyles.None, CultureInfo.InvariantCulture, out var shared) && shared > 0)
                     {
-                        for (var key = 0; key < Limit; key++)
+                        Volatile.Write(ref _limit, shared);
+                    }
+
+                    await reader.CloseAsync().ConfigureAwait(false);
+                    var limit = Limit;
+                    if (ahead < limit - holding)
+                    {
+                        // Fewer than the cap are held, so a key below it is free (keys above a lowered cap may still be held).
+                        for (var key = 0; key < limit; key++)
                         {
                             if (await ScalarAsync(connection, "SELECT pg_try_advisory_lock(@c, @k)", cancellationToken, ("@c", SlotLockClass), ("@k", key)).ConfigureAwait(false) is true)
                             {

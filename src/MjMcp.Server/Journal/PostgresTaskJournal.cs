@@ -166,6 +166,13 @@ public sealed class PostgresTaskJournal : SqlTaskJournal
         return (string)Scalar(connection, null, "SELECT value FROM shared_values WHERE name = @n", ("@n", name))!;
     }
 
+    /// <summary>Sets a value every replica on this database shares (the last writer wins).</summary>
+    public void SetSharedValue(string name, string value)
+    {
+        using var connection = Open();
+        Run(connection, null, "INSERT INTO shared_values (name, value) VALUES (@n, @v) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value", ("@n", name), ("@v", value));
+    }
+
     /// <summary>
     /// Listens on <see cref="TaskChannel"/> and <see cref="SlotChannel"/> on a connection of its own until
     /// <paramref name="stopping"/>, raising <see cref="TaskChanged"/> and <see cref="SlotReleased"/>; reconnects after a
