@@ -102,6 +102,10 @@ public sealed class FastPathTests
     [InlineData("sea", 7, 64, 200)]
     [InlineData("x", 1, 1, 1)]
     [InlineData("lighthouse night gold", 123456789, 257, 131)]
+    [InlineData("white snow glacier", 99, 331, 97)] // bright: channels clamp at 255; 331 leaves a tail after blocks of 8
+    [InlineData("black midnight dark", 5, 200, 90)] // dark: channels clamp at 0
+    [InlineData("a fox", -3, 9, 40)] // one block of 8 and one pixel
+    [InlineData("a fox", 11, 7, 40)] // narrower than a block: one by one
     public void CandidatesDrawnInPlaceAreThePixelsOfTheOldLoop(string prompt, long seed, int width, int height)
     {
         for (var variant = 1; variant <= 4; variant++)
@@ -111,6 +115,46 @@ public sealed class FastPathTests
 
         var parts = Enumerable.Range(1, 4).Select(v => Pictures.Candidate(prompt, seed, v, width, height)).ToArray();
         Assert.Equal(Pictures.Grid(parts[0], parts[1], parts[2], parts[3]).Pixels, Pictures.CandidateGrid(prompt, seed, width, height).Pixels);
+    }
+
+    [Fact]
+    public void TheVectorNoiseIsTheScalarNoise()
+    {
+        // h mod 7 without a division, against the % operator: edges and a spread of hashes.
+        if (!System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated)
+        {
+            return;
+        }
+
+        var values = new List<uint> { 0, 1, 6, 7, 8, 13, 14, 0x3FFFFFFF, 0x40000000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFF8, 0xFFFFFFF9, 0xFFFFFFFE, uint.MaxValue };
+        var random = new Random(11);
+        for (var i = 0; i < 100_000; i++)
+        {
+            values.Add((uint)random.NextInt64(0, 1L << 32));
+        }
+
+        while (values.Count % 8 != 0)
+        {
+            values.Add(uint.MaxValue - (uint)values.Count);
+        }
+
+        var all = values.ToArray();
+        for (var i = 0; i < all.Length; i += 8)
+        {
+            var folded = CandidateRows.Mod7(System.Runtime.Intrinsics.Vector256.Create<uint>(all.AsSpan(i, 8)));
+            for (var lane = 0; lane < 8; lane++)
+            {
+                Assert.Equal(all[i + lane] % 7, folded[lane]);
+            }
+        }
+    }
+
+    [Fact]
+    public void AFullSizeGridIsThePixelsOfTheOldLoop()
+    {
+        // The sandbox's real size: 1024-px candidates drawn in place into a 2048² grid.
+        var parts = Enumerable.Range(1, 4).Select(v => OldCandidate("a lighthouse at dusk, oil painting", 1234, v, 1024, 1024)).ToArray();
+        Assert.Equal(Pictures.Grid(parts[0], parts[1], parts[2], parts[3]).Pixels, Pictures.CandidateGrid("a lighthouse at dusk, oil painting", 1234, 1024, 1024).Pixels);
     }
 
     [Fact]
