@@ -96,13 +96,15 @@ internal static class Grid
             DrawNow(grid);
             (string Label, PngEncoderOptions Options)[] settings =
             [
-                ("default (`PngEncoderOptions.Default`)", PngEncoderOptions.Default),
-                ("zlib level 1, filtered strategy", PngEncoderOptions.Default with { Strategy = System.IO.Compression.ZLibCompressionStrategy.Filtered }),
-                ("zlib level 1, run-length strategy", PngEncoderOptions.Default with { Strategy = System.IO.Compression.ZLibCompressionStrategy.RunLengthEncoding }),
-                ("zlib level 1, Huffman only", PngEncoderOptions.Default with { Strategy = System.IO.Compression.ZLibCompressionStrategy.HuffmanOnly }),
-                ("zlib level 6 (`Optimal`)", PngEncoderOptions.Default with { CompressionLevel = 6, Strategy = System.IO.Compression.ZLibCompressionStrategy.Default }),
-                ("zlib level 9 (`SmallestSize`)", PngEncoderOptions.Default with { CompressionLevel = 9, Strategy = System.IO.Compression.ZLibCompressionStrategy.Default }),
-                ("`PngEncoderOptions.Baseline` (scalar rows, one thread)", PngEncoderOptions.Baseline),
+                ("default (`PngEncoderOptions.Default`: literal blocks)", PngEncoderOptions.Default),
+                ("zlib level 1 (the default before literal blocks)", PngEncoderOptions.Default with { LiteralBlocks = false }),
+                ("zlib level 1, filtered strategy", PngEncoderOptions.Default with { LiteralBlocks = false, Strategy = System.IO.Compression.ZLibCompressionStrategy.Filtered }),
+                ("zlib level 1, run-length strategy", PngEncoderOptions.Default with { LiteralBlocks = false, Strategy = System.IO.Compression.ZLibCompressionStrategy.RunLengthEncoding }),
+                ("zlib level 1, Huffman only", PngEncoderOptions.Default with { LiteralBlocks = false, Strategy = System.IO.Compression.ZLibCompressionStrategy.HuffmanOnly }),
+                ("zlib level 6 (`Optimal`)", PngEncoderOptions.Default with { LiteralBlocks = false, CompressionLevel = 6, Strategy = System.IO.Compression.ZLibCompressionStrategy.Default }),
+                ("zlib level 9 (`SmallestSize`)", PngEncoderOptions.Default with { LiteralBlocks = false, CompressionLevel = 9, Strategy = System.IO.Compression.ZLibCompressionStrategy.Default }),
+                ("literal blocks, one thread", PngEncoderOptions.Default with { Parallel = false }),
+                ("`PngEncoderOptions.Baseline` (zlib level 1, scalar rows, one thread)", PngEncoderOptions.Baseline),
             ];
             var times = settings.Select(_ => new List<double>()).ToArray();
             var cpus = settings.Select(_ => new List<double>()).ToArray();

@@ -87,7 +87,17 @@ public static class PngCodec
             var bands = Math.Min(Environment.ProcessorCount, 4);
             if (options.Vectorized && options.Parallel && bands > 1 && height >= Math.Max(2, options.ParallelMinRows))
             {
-                EncodeBands(pixels, width, height, RowStart, channels, zlibOptions, bands, idat);
+                EncodeBands(pixels, width, height, RowStart, channels, options.LiteralBlocks ? null : zlibOptions, bands, idat);
+            }
+            else if (options.Vectorized && options.LiteralBlocks)
+            {
+                idat.Write([0x78, 0x01]);
+                var deflate = new LiteralDeflate(idat);
+                var adler = EncodeRows(pixels, width, 0, height, RowStart, channels, deflate, adler: 1u);
+                deflate.Finish(final: true);
+                Span<byte> trailer = stackalloc byte[4];
+                BinaryPrimitives.WriteUInt32BigEndian(trailer, adler);
+                idat.Write(trailer);
             }
             else
             {
@@ -156,7 +166,7 @@ public static class PngCodec
     /// closed with a sync flush, which ends byte-aligned and is not final), and the bands' Adler-32s combined.
     /// Each band filters from the image itself (its first row's Up reads the row above it), so the pixels are the same.
     /// </summary>
-    private static void EncodeBands(byte[] pixels, int width, int height, Func<int, int> rowStart, int channels, ZLibCompressionOptions zlib, int bands, Stream idat)
+    private static void EncodeBands(byte[] pixels, int width, int height, Func<int, int> rowStart, int channels, ZLibCompressionOptions? zlib, int bands, Stream idat)
     {
         var parts = new PieceBuffer[bands];
         var checksums = new uint[bands];
@@ -165,8 +175,16 @@ public static class PngCodec
         {
             int from = height * band / bands, to = height * (band + 1) / bands;
             var buffer = new PieceBuffer();
-            using (var deflate = new DeflateStream(buffer, zlib, leaveOpen: true))
+            if (zlib is null)
             {
+                // Literal blocks (PngEncoderOptions.LiteralBlocks): every band but the last ends byte-aligned and open.
+                var literal = new LiteralDeflate(buffer);
+                checksums[band] = EncodeRows(pixels, width, from, to, rowStart, channels, literal, adler: 1u);
+                literal.Finish(final: band == bands - 1);
+            }
+            else
+            {
+                using var deflate = new DeflateStream(buffer, zlib, leaveOpen: true);
                 checksums[band] = EncodeRows(pixels, width, from, to, rowStart, channels, deflate, adler: 1u);
                 if (band < bands - 1)
                 {

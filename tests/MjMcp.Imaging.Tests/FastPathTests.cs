@@ -62,12 +62,68 @@ public sealed class FastPathTests
         Assert.Equal(image.Pixels, ImageResult.FromMemory(fast, ColorComponents.RedGreenBlueAlpha).Data);
 
         // The same filters and zlib level on one core: the same bytes (the CRCs too, computed two ways).
-        Assert.Equal(baseline, PngCodec.Encode(image, PngEncoderOptions.Default with { Parallel = false }));
+        Assert.Equal(baseline, PngCodec.Encode(image, PngEncoderOptions.Default with { Parallel = false, LiteralBlocks = false }));
+
+        // Literal blocks on one core: read alike by StbImageSharp and our reader.
+        var single = PngCodec.Encode(image, PngEncoderOptions.Default with { Parallel = false });
+        Assert.Equal(image.Pixels, PngCodec.Decode(single).Pixels);
+        Assert.Equal(image.Pixels, ImageResult.FromMemory(single, ColorComponents.RedGreenBlueAlpha).Data);
 
         // In bands (here of a few rows each): one valid zlib stream, read alike by StbImageSharp and our reader.
         var banded = PngCodec.Encode(image, PngEncoderOptions.Default with { ParallelMinRows = 2 });
         Assert.Equal(image.Pixels, PngCodec.Decode(banded).Pixels);
         Assert.Equal(image.Pixels, ImageResult.FromMemory(banded, ColorComponents.RedGreenBlueAlpha).Data);
+    }
+
+    [Theory]
+    [InlineData("empty")]
+    [InlineData("one byte value")]
+    [InlineData("random")]
+    [InlineData("skewed")]
+    [InlineData("blocks and parts")]
+    public void LiteralDeflateIsReadByZlib(string kind)
+    {
+        var random = new Random(3);
+        byte[] data = kind switch
+        {
+            "empty" => [],
+            "one byte value" => Enumerable.Repeat((byte)9, 70_000).ToArray(),
+            "random" => Enumerable.Range(0, 200_000).Select(_ => (byte)random.Next(256)).ToArray(),
+
+            // Counts growing like Fibonacci numbers: an unlimited Huffman code would need more than 15 bits.
+            "skewed" => Enumerable.Range(0, 25).SelectMany(i => Enumerable.Repeat((byte)i, Fibonacci(i + 1))).OrderBy(_ => random.Next()).ToArray(),
+            _ => Enumerable.Range(0, 300_000).Select(i => (byte)((i / 1000) + random.Next(3))).ToArray(),
+        };
+
+        // Cut into parts written one after the other, each but the last left open (as the PNG bands are), then joined.
+        var cuts = kind == "blocks and parts" ? new[] { 0, 1, 65_536, 65_537, 200_000, data.Length } : [0, data.Length];
+        using var joined = new MemoryStream();
+        for (var i = 0; i + 1 < cuts.Length; i++)
+        {
+            var deflate = new LiteralDeflate(joined);
+            deflate.Write(data.AsSpan(cuts[i], cuts[i + 1] - cuts[i]));
+            deflate.Finish(final: i + 2 == cuts.Length);
+        }
+
+        joined.Position = 0;
+        using var inflate = new DeflateStream(joined, CompressionMode.Decompress);
+        using var result = new MemoryStream();
+        inflate.CopyTo(result);
+        Assert.Equal(data, result.ToArray());
+        if (kind == "skewed")
+        {
+            var counts = new int[257];
+            foreach (var b in data)
+            {
+                counts[b]++;
+            }
+
+            var lengths = new byte[257];
+            LiteralDeflate.HuffmanLengths(counts, lengths);
+            Assert.InRange(lengths.Max(), 1, 15);
+        }
+
+        static int Fibonacci(int n) => n < 2 ? 1 : Fibonacci(n - 1) + Fibonacci(n - 2);
     }
 
     [Fact]
