@@ -38,8 +38,11 @@ internal static class Grid
         var old = new OldImaging(baselineDll);
         var sides = new[] { new Samples(), new Samples() }; // 0: at 67689cf, 1: now
         long oldSize = 0, newSize = 0;
-        const int WarmUp = 2;
-        for (var round = -WarmUp; round < rounds; round++) // the warm-up rounds bring both sides' code to its optimised tier
+        // Warm-up: the runtime optimises a method fully only after 30 calls (tiered compilation; loops earlier, by OSR),
+        // and the current encoder's row loop runs once per band: 16 rounds bring both sides to the code a long-running
+        // sandbox runs (the earlier rounds, partly in instrumented code, took about twice the time).
+        const int WarmUp = 16;
+        for (var round = -WarmUp; round < rounds; round++)
         {
             if (round == 0)
             {
@@ -74,7 +77,7 @@ internal static class Grid
         }
 
         var (at, now) = (sides[0], sides[1]);
-        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Four 1024-px candidates (one prompt and seed) made into a 2048² grid and encoded as PNG, in the bench process, two ways: **{BaselineCommit}** is the sandbox when issue 11 was filed, its imaging code built from that commit by bench/run.sh (`git archive`, Release, assembly `MjMcp.Imaging.Baseline`): four `Pictures.Candidate` images, `Pictures.Grid`, `PngCodec.Encode` (RGBA, Up filter, zlib level 1, one thread). **now** is the sandbox's way today: the candidates drawn in place into a pooled grid (`Pictures.CandidateInto`), encoded with `PngEncoderOptions.Default`. Interleaved, the order alternating each round; {WarmUp} warm-up rounds, then {rounds} rounds; median (min–max). CPU is the process's user + system time (`Process.TotalProcessorTime`) over the step. Both PNGs decode to the same pixels (checked): equal visual content."));
+        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Four 1024-px candidates (one prompt and seed) made into a 2048² grid and encoded as PNG, in the bench process, two ways: **{BaselineCommit}** is the sandbox when issue 11 was filed, its imaging code built from that commit by bench/run.sh (`git archive`, Release, assembly `MjMcp.Imaging.Baseline`): four `Pictures.Candidate` images, `Pictures.Grid`, `PngCodec.Encode` (RGBA, Up filter, zlib level 1, one thread). **now** is the sandbox's way today: the candidates drawn in place into a pooled grid (`Pictures.CandidateInto`), encoded with `PngEncoderOptions.Default`. Interleaved, the order alternating each round; {WarmUp} warm-up rounds, then {rounds} rounds; median (min–max). CPU is the process's user + system time (`Process.TotalProcessorTime`) over the step; a full garbage collection precedes each timed step (untimed), so neither side pays for the other's garbage. Both PNGs decode to the same pixels (checked): equal visual content."));
         md.AppendLine();
         Bench.Table(md, ["", "render, ms", "encode, ms", "render + encode, ms", "render CPU, ms", "encode CPU, ms", "render + encode CPU, ms", "PNG, KiB"], [
             [BaselineCommit, Spread(at.Render, "0"), Spread(at.Encode, "0"), Spread(at.Total, "0"), Spread(at.RenderCpu, "0"), Spread(at.EncodeCpu, "0"), Spread(at.TotalCpu, "0"), F(oldSize / 1024.0, "0")],
@@ -159,6 +162,11 @@ internal static class Grid
             PixelPool.Return(pooled);
         }
 
+        if (Environment.GetEnvironmentVariable("MJMCP_BENCH_VERBOSE") == "1")
+        {
+            Bench.Log(string.Create(CultureInfo.InvariantCulture, $"  {(image is RgbaImage ? "now" : "old")}: render {renderMs:0} ms ({renderCpu:0} CPU), encode {encodeMs:0} ms ({encodeCpu:0} CPU), load {Machine.Load():0.0}"));
+        }
+
         if (keep)
         {
             samples.Render.Add(renderMs);
@@ -174,6 +182,10 @@ internal static class Grid
 
     private static (double Ms, double CpuMs, byte[] Result) Time(Func<byte[]> step)
     {
+        // Outside the timing: a full collection first, so no step pays (in CPU or wall) for the garbage of the one before
+        // (the 67689cf render leaves 32 MiB of candidate and grid arrays; the current one draws into a pooled array).
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         using var process = Process.GetCurrentProcess();
         var cpu = process.TotalProcessorTime;
         var clock = Stopwatch.StartNew();

@@ -99,6 +99,7 @@ internal static class CandidateRows
     /// <see cref="Pictures.Clamp"/> per lane: v &lt;= 0 → 0, v &gt;= 255 → 255, else (int)(v + 0.5f) (truncation).
     /// Truncating v + 0.5f and then clamping to 0..255 gives exactly that for every v.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<uint> Channel(Vector256<float> value) =>
         Vector256.Min(Vector256.Max(Vector256.ConvertToInt32(value + Vector256.Create(0.5f)), Vector256<int>.Zero), Vector256.Create(255)).AsUInt32();
 
@@ -106,6 +107,7 @@ internal static class CandidateRows
     /// h mod 7 per lane without a division (vectors have none): 2^3 ≡ 1 (mod 7), so 2^30, 2^15, 2^9, 2^6 and 2^3 are
     /// ≡ 1 too, and folding the high bits onto the low ones keeps the value mod 7 while it shrinks to at most 9.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<uint> Mod7(Vector256<uint> h)
     {
         var t = (h >> 30) + (h & Vector256.Create(0x3FFFFFFFu)); // < 2^30 + 4

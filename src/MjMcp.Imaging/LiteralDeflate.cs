@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 
@@ -10,7 +11,7 @@ namespace MjMcp.Imaging;
 /// pictures give LZ matching little to find) at a fraction of its time: one table look-up per byte.
 /// Hand-written because the BCL's zlib-ng, even with <c>ZLibCompressionStrategy.HuffmanOnly</c>, spends about as long
 /// as at level 1, and no served package offers a faster deflate (bench section d measures both).
-/// <see cref="Finish"/> ends the stream: final, or (for a band of a stream made in parallel) with an empty stored block
+/// <see cref="Finish"/> ends the stream (and returns its buffers: nothing may be written after it): final, or (for a band of a stream made in parallel) with an empty stored block
 /// that leaves it byte-aligned and open, like zlib's sync flush.
 /// </summary>
 internal sealed class LiteralDeflate(Stream output) : Stream
@@ -22,8 +23,9 @@ internal sealed class LiteralDeflate(Stream output) : Stream
     /// <summary>The order in which the code-length code's lengths are sent (RFC 1951, 3.2.7).</summary>
     private static readonly byte[] CodeLengthOrder = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
-    private readonly byte[] _block = new byte[BlockBytes];
-    private readonly byte[] _out = new byte[(BlockBytes * 2) + 64]; // a block at the longest code (15 bits a byte) fits
+    // Pooled (each would otherwise be a fresh, zeroed array per band and image; the output one on the large object heap).
+    private readonly byte[] _block = ArrayPool<byte>.Shared.Rent(BlockBytes);
+    private readonly byte[] _out = ArrayPool<byte>.Shared.Rent((BlockBytes * 2) + 64); // a block at the longest code (15 bits a byte) fits
     private readonly int[] _counts = new int[Symbols];
     private readonly byte[] _lengths = new byte[Symbols];
     private readonly uint[] _codes = new uint[Symbols]; // bit-reversed code | length << 16
@@ -48,7 +50,7 @@ internal sealed class LiteralDeflate(Stream output) : Stream
     {
         while (buffer.Length > 0)
         {
-            var take = Math.Min(buffer.Length, BlockBytes - _filled);
+            var take = Math.Min(buffer.Length, BlockBytes - _filled); // _block may be longer than asked (pooled)
             buffer[..take].CopyTo(_block.AsSpan(_filled));
             _filled += take;
             buffer = buffer[take..];
@@ -85,6 +87,8 @@ internal sealed class LiteralDeflate(Stream output) : Stream
         }
 
         FlushOutput();
+        ArrayPool<byte>.Shared.Return(_block);
+        ArrayPool<byte>.Shared.Return(_out);
     }
 
     public override void Flush()
@@ -147,7 +151,7 @@ internal sealed class LiteralDeflate(Stream output) : Stream
         Bits(0, 4); // the one distance code has no bits: no distances are used (RFC 1951, 3.2.7)
 
         // Room for the whole block at the longest code first, so the loop below never checks for space.
-        if (_out.Length - _written < (data.Length * MaxBits / 8) + 8)
+        if (_out.Length - _written < (data.Length * MaxBits / 8) + 16)
         {
             FlushOutput();
         }
@@ -157,18 +161,34 @@ internal sealed class LiteralDeflate(Stream output) : Stream
         var written = _written;
         var bits = _bits;
         var count = _bitCount;
-        foreach (var b in data)
+        // Three codes (at most 45 bits) onto at most 7 pending bits, then every whole byte out at once: no branch.
+        var i3 = 0;
+        for (; i3 + 3 <= data.Length; i3 += 3)
         {
-            var code = codes[b];
+            var c0 = codes[data[i3]];
+            var c1 = codes[data[i3 + 1]];
+            var c2 = codes[data[i3 + 2]];
+            bits |= (ulong)(c0 & 0xFFFF) << count;
+            count += (int)(c0 >> 16);
+            bits |= (ulong)(c1 & 0xFFFF) << count;
+            count += (int)(c1 >> 16);
+            bits |= (ulong)(c2 & 0xFFFF) << count;
+            count += (int)(c2 >> 16);
+            BinaryPrimitives.WriteUInt64LittleEndian(output[written..], bits);
+            written += count >> 3;
+            bits >>= count & ~7;
+            count &= 7;
+        }
+
+        for (; i3 < data.Length; i3++)
+        {
+            var code = codes[data[i3]];
             bits |= (ulong)(code & 0xFFFF) << count;
             count += (int)(code >> 16);
-            if (count >= 32)
-            {
-                BinaryPrimitives.WriteUInt32LittleEndian(output[written..], (uint)bits);
-                written += 4;
-                bits >>= 32;
-                count -= 32;
-            }
+            BinaryPrimitives.WriteUInt64LittleEndian(output[written..], bits);
+            written += count >> 3;
+            bits >>= count & ~7;
+            count &= 7;
         }
 
         _written = written;

@@ -430,12 +430,13 @@ public static class PngCodec
         /// <summary>Whatever is written after this is left out (the final block a disposed deflater adds).</summary>
         public void Seal() => _sealed = _length;
 
+        /// <summary>Writes the pieces out, then returns them to the pool: call once, last.</summary>
         public void WriteTo(Stream destination)
         {
             var left = _sealed ?? _length;
             foreach (var piece in _pieces)
             {
-                var take = (int)Math.Min(left, piece.Length);
+                var take = (int)Math.Min(left, PieceBytes);
                 destination.Write(piece, 0, take);
                 left -= take;
                 if (left == 0)
@@ -443,6 +444,9 @@ public static class PngCodec
                     break;
                 }
             }
+
+            _pieces.ForEach(piece => System.Buffers.ArrayPool<byte>.Shared.Return(piece));
+            _pieces.Clear();
         }
 
         public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
@@ -454,7 +458,7 @@ public static class PngCodec
                 var at = (int)(_length % PieceBytes);
                 if (at == 0)
                 {
-                    _pieces.Add(new byte[PieceBytes]);
+                    _pieces.Add(System.Buffers.ArrayPool<byte>.Shared.Rent(PieceBytes)); // pooled: a grid's PNG is ~90 pieces
                 }
 
                 var take = Math.Min(buffer.Length, PieceBytes - at);
