@@ -72,6 +72,7 @@ public static class PngCodec
         }
 
         var channels = opaque ? 3 : 4;
+        var literal = options.Vectorized && options.LiteralBlocks && LooksNoisy(pixels, width, height, RowStart);
         destination.Write(Signature);
         Span<byte> header = stackalloc byte[13];
         BinaryPrimitives.WriteInt32BigEndian(header, width);
@@ -87,9 +88,9 @@ public static class PngCodec
             var bands = Math.Min(Environment.ProcessorCount, 4);
             if (options.Vectorized && options.Parallel && bands > 1 && height >= Math.Max(2, options.ParallelMinRows))
             {
-                EncodeBands(pixels, width, height, RowStart, channels, options.LiteralBlocks ? null : zlibOptions, bands, idat);
+                EncodeBands(pixels, width, height, RowStart, channels, literal ? null : zlibOptions, bands, idat);
             }
-            else if (options.Vectorized && options.LiteralBlocks)
+            else if (literal)
             {
                 idat.Write([0x78, 0x01]);
                 var deflate = new LiteralDeflate(idat);
@@ -114,6 +115,44 @@ public static class PngCodec
         }
 
         WriteChunk(destination, "IEND"u8, [], options.Vectorized);
+    }
+
+    /// <summary>
+    /// Whether literal blocks suit the picture: a sample of up to 64 rows, Up-filtered, must not be dominated by one
+    /// value. Literal coding spends at least a bit a byte, while zlib's string matching packs long runs (flat colour,
+    /// drawings) into almost nothing; the sandbox's pictures (gradients with grain) have no such runs.
+    /// </summary>
+    private static bool LooksNoisy(byte[] pixels, int width, int height, Func<int, int> rowStart)
+    {
+        if (height < 2)
+        {
+            return false;
+        }
+
+        Span<int> counts = stackalloc int[256];
+        var sampled = 0;
+        var rows = Math.Min(64, height - 1);
+        for (var k = 0; k < rows; k++)
+        {
+            var y = 1 + (int)((long)k * (height - 1) / rows);
+            var current = pixels.AsSpan(rowStart(y), width * 4);
+            var above = pixels.AsSpan(rowStart(y - 1), width * 4);
+            for (var x = 0; x < current.Length; x += 4)
+            {
+                counts[(byte)(current[x] - above[x])]++;
+                counts[(byte)(current[x + 1] - above[x + 1])]++;
+                counts[(byte)(current[x + 2] - above[x + 2])]++;
+                sampled += 3;
+            }
+        }
+
+        var most = 0;
+        foreach (var count in counts)
+        {
+            most = Math.Max(most, count);
+        }
+
+        return most * 2 < sampled;
     }
 
     /// <summary>

@@ -32,7 +32,8 @@ public sealed record PngEncoderOptions
     /// True (with <see cref="Vectorized"/>): the rows are compressed by <see cref="LiteralDeflate"/>, literal-only deflate
     /// blocks with a Huffman code per 64 KiB, instead of zlib (<see cref="CompressionLevel"/> and <see cref="Strategy"/> are
     /// then unused): several times faster, and on the sandbox's noisy pictures smaller than zlib's fastest level.
-    /// False: the BCL's zlib at <see cref="CompressionLevel"/>.
+    /// Pictures whose filtered rows are dominated by one value (flat colour, drawings: long runs, which only zlib's string
+    /// matching packs well) still go to zlib. False: always the BCL's zlib at <see cref="CompressionLevel"/>.
     /// </summary>
     public bool LiteralBlocks { get; init; } = true;
 

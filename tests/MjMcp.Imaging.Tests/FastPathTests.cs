@@ -127,6 +127,23 @@ public sealed class FastPathTests
     }
 
     [Fact]
+    public void FlatPicturesStaySmall()
+    {
+        // Literal blocks cannot pack runs; a flat picture goes to zlib and stays tiny (and a noisy one is not larger than zlib's).
+        var flat = new RgbaImage(1024, 1024);
+        flat.Pixels.AsSpan().Fill(200);
+        var png = PngCodec.Encode(flat, PngEncoderOptions.Default);
+        Assert.Equal(PngCodec.Encode(flat, PngEncoderOptions.Default with { LiteralBlocks = false }), png);
+        Assert.InRange(png.Length, 1, 64 * 1024); // of 3 MiB of pixels
+        Assert.Equal(flat.Pixels, PngCodec.Decode(png).Pixels);
+
+        var noisy = Pictures.CandidateGrid("a red fox at dusk", 9, 256, 256);
+        var literal = PngCodec.Encode(noisy, PngEncoderOptions.Default);
+        Assert.InRange(literal.Length, 1, PngCodec.Encode(noisy, PngEncoderOptions.Default with { LiteralBlocks = false }).Length);
+        Assert.Equal(noisy.Pixels, PngCodec.Decode(literal).Pixels);
+    }
+
+    [Fact]
     public void Adler32OfTwoPartsCombinesToTheWhole()
     {
         var data = Pictures.Candidate("adler", 1, 1, 300, 100).Pixels;
