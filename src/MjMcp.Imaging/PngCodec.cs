@@ -6,8 +6,9 @@ using StbImageSharp;
 namespace MjMcp.Imaging;
 
 /// <summary>
-/// PNG encoding (hand-written: signature, IHDR, IDAT over the BCL's ZLibStream with the Up filter, IEND,
-/// CRC-32 — no served package encodes PNG well enough, see shared/reference/images.md) and decoding of
+/// PNG encoding (hand-written: signature, IHDR, IDAT with the Up filter as <see cref="LiteralDeflate"/> blocks or over the
+/// BCL's zlib (see <see cref="PngEncoderOptions.LiteralBlocks"/>), IEND, CRC-32 — no served package encodes PNG well
+/// enough, see shared/reference/images.md) and decoding of
 /// PNG, JPEG and the other formats StbImageSharp reads. 8-bit RGB/RGBA PNGs that are not interlaced (every PNG this
 /// library writes, and what providers serve) are read by a streaming reader straight into the image: StbImageSharp
 /// first inflates the whole image data into growing buffers (several copies of the image on the large object heap).
