@@ -4,7 +4,8 @@
 #   a. tool-call overhead: one mjmcp process vs the SDK alone, identical polling, both warm, interleaved rounds
 #   b. polling: /fetch calls per task and lateness for 3–60 s jobs, without and with webhooks (fake clock)
 #   c. full-size load: 100 concurrent workflows through the default server (failures, wait_task calls, peak RSS, wall)
-#   d. a 2048² grid: render and PNG encode
+#   d. a 2048² grid: render and PNG encode, the sandbox's way at 67689cf (issue 11 filed; its imaging code is built
+#      from that commit into $BENCH_OUT/baseline-imaging) against now
 #   e. cold start: spawn → initialize → tools/list vs the Node reference server (needs Node.js and npm)
 #   f. 1 vs 3 replicas over Streamable HTTP on one PostgreSQL journal: throughput, p50/p95 (the HttpReplicaTests test)
 # Usage: bash bench/run.sh [--quick] [--sections abcdef] [--out FILE] [--body-from FILE]
@@ -43,6 +44,18 @@ if ! dotnet publish src/MjMcp.Cli -c Release -r linux-x64 -m:1 -v:q -nologo -o "
   log "NativeAOT publish failed: the NativeAOT rows are left out"
 fi
 
+baseline=""
+if [[ "$sections" == *d* ]]; then
+  # The imaging code as it was when issue 11 was filed, built from git (not the work tree) under its own assembly name,
+  # so section d renders and encodes both ways in one process.
+  log "(d) building the imaging code of 67689cf into $build/baseline-imaging"
+  rm -rf "$build/baseline-src" "$build/baseline-imaging"
+  mkdir -p "$build/baseline-src"
+  git -C "$repo" archive 67689cf .editorconfig Directory.Build.props Directory.Packages.props global.json src/MjMcp.Imaging | tar -x -C "$build/baseline-src"
+  dotnet build "$build/baseline-src/src/MjMcp.Imaging" -c Release -m:1 -v:q -nologo -p:AssemblyName=MjMcp.Imaging.Baseline -o "$build/baseline-imaging" >&2
+  baseline="$build/baseline-imaging/MjMcp.Imaging.Baseline.dll"
+fi
+
 startup=""
 if [[ "$sections" == *e* ]]; then
   if command -v node >/dev/null && command -v npm >/dev/null; then
@@ -70,5 +83,5 @@ if [[ "$sections" == *f* ]]; then
 fi
 
 dotnet bench/MjMcp.Bench/bin/Release/net10.0/MjMcp.Bench.dll --out "$out" --commit "$commit" --sections "$sections" \
-  --jit "$build/jit/mjmcp.dll" --aot "$build/aot/mjmcp" ${startup:+--startup "$startup"} ${replicas:+--replicas "$replicas"} ${body_from:+--body-from "$body_from"} $quick
+  --jit "$build/jit/mjmcp.dll" --aot "$build/aot/mjmcp" ${startup:+--startup "$startup"} ${replicas:+--replicas "$replicas"} ${baseline:+--baseline-imaging "$baseline"} ${body_from:+--body-from "$body_from"} $quick
 log "wrote $out"

@@ -6,7 +6,7 @@ using static MjMcp.Bench.Stats;
 
 // The benchmark runner behind bench/run.sh (see there): measures sections a–f and writes docs/benchmarks.md.
 // Usage: MjMcp.Bench --out FILE --commit SHA [--jit DLL] [--aot BINARY] [--startup JSON] [--quick] [--sections abcd]
-//        [--rounds N] [--workflows N]
+//        [--rounds N] [--workflows N] [--baseline-imaging MjMcp.Imaging.Baseline.dll]
 string? Value(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 var quick = args.Contains("--quick");
 var settings = new Settings
@@ -93,7 +93,7 @@ if (sections.Contains('c', StringComparison.Ordinal))
 
 if (sections.Contains('d', StringComparison.Ordinal))
 {
-    Grid.Run(body, quick ? 3 : 7);
+    Grid.Run(body, quick ? 3 : 7, Value("--baseline-imaging"));
     await WriteAsync(false);
 }
 

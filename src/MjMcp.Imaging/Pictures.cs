@@ -105,7 +105,10 @@ public static class Pictures
             var baseR = Lerp(topColor.R, bottom.R, t);
             var baseG = Lerp(topColor.G, bottom.G, t);
             var baseB = Lerp(topColor.B, bottom.B, t);
-            for (var x = 0; x < width; x++)
+
+            // Eight pixels at a time where the machine has the vectors (the same pixels); the rest below, one by one.
+            var first = CandidateRows.Draw(pixels.AsSpan(row), y, width, (baseR, baseG, baseB), side, shapes, active.AsSpan(0, count), grain);
+            for (var x = first; x < width; x++)
             {
                 var s = width == 1 ? 0f : 0.35f * x / (width - 1);
                 var r = Lerp(baseR, side.R, s);

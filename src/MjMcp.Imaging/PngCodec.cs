@@ -6,8 +6,9 @@ using StbImageSharp;
 namespace MjMcp.Imaging;
 
 /// <summary>
-/// PNG encoding (hand-written: signature, IHDR, IDAT over the BCL's ZLibStream with the Up filter, IEND,
-/// CRC-32 — no served package encodes PNG well enough, see shared/reference/images.md) and decoding of
+/// PNG encoding (hand-written: signature, IHDR, IDAT with the Up filter as <see cref="LiteralDeflate"/> blocks or over the
+/// BCL's zlib (see <see cref="PngEncoderOptions.LiteralBlocks"/>), IEND, CRC-32 — no served package encodes PNG well
+/// enough, see shared/reference/images.md) and decoding of
 /// PNG, JPEG and the other formats StbImageSharp reads. 8-bit RGB/RGBA PNGs that are not interlaced (every PNG this
 /// library writes, and what providers serve) are read by a streaming reader straight into the image: StbImageSharp
 /// first inflates the whole image data into growing buffers (several copies of the image on the large object heap).
@@ -72,6 +73,7 @@ public static class PngCodec
         }
 
         var channels = opaque ? 3 : 4;
+        var literal = options.Vectorized && options.LiteralBlocks && LooksNoisy(pixels, width, height, RowStart);
         destination.Write(Signature);
         Span<byte> header = stackalloc byte[13];
         BinaryPrimitives.WriteInt32BigEndian(header, width);
@@ -87,7 +89,17 @@ public static class PngCodec
             var bands = Math.Min(Environment.ProcessorCount, 4);
             if (options.Vectorized && options.Parallel && bands > 1 && height >= Math.Max(2, options.ParallelMinRows))
             {
-                EncodeBands(pixels, width, height, RowStart, channels, zlibOptions, bands, idat);
+                EncodeBands(pixels, width, height, RowStart, channels, literal ? null : zlibOptions, bands, idat);
+            }
+            else if (literal)
+            {
+                idat.Write([0x78, 0x01]);
+                var deflate = new LiteralDeflate(idat);
+                var adler = EncodeRows(pixels, width, 0, height, RowStart, channels, deflate, adler: 1u);
+                deflate.Finish(final: true);
+                Span<byte> trailer = stackalloc byte[4];
+                BinaryPrimitives.WriteUInt32BigEndian(trailer, adler);
+                idat.Write(trailer);
             }
             else
             {
@@ -104,6 +116,44 @@ public static class PngCodec
         }
 
         WriteChunk(destination, "IEND"u8, [], options.Vectorized);
+    }
+
+    /// <summary>
+    /// Whether literal blocks suit the picture: a sample of up to 64 rows, Up-filtered, must not be dominated by one
+    /// value. Literal coding spends at least a bit a byte, while zlib's string matching packs long runs (flat colour,
+    /// drawings) into almost nothing; the sandbox's pictures (gradients with grain) have no such runs.
+    /// </summary>
+    private static bool LooksNoisy(byte[] pixels, int width, int height, Func<int, int> rowStart)
+    {
+        if (height < 2)
+        {
+            return false;
+        }
+
+        Span<int> counts = stackalloc int[256];
+        var sampled = 0;
+        var rows = Math.Min(64, height - 1);
+        for (var k = 0; k < rows; k++)
+        {
+            var y = 1 + (int)((long)k * (height - 1) / rows);
+            var current = pixels.AsSpan(rowStart(y), width * 4);
+            var above = pixels.AsSpan(rowStart(y - 1), width * 4);
+            for (var x = 0; x < current.Length; x += 4)
+            {
+                counts[(byte)(current[x] - above[x])]++;
+                counts[(byte)(current[x + 1] - above[x + 1])]++;
+                counts[(byte)(current[x + 2] - above[x + 2])]++;
+                sampled += 3;
+            }
+        }
+
+        var most = 0;
+        foreach (var count in counts)
+        {
+            most = Math.Max(most, count);
+        }
+
+        return most * 2 < sampled;
     }
 
     /// <summary>
@@ -156,7 +206,7 @@ public static class PngCodec
     /// closed with a sync flush, which ends byte-aligned and is not final), and the bands' Adler-32s combined.
     /// Each band filters from the image itself (its first row's Up reads the row above it), so the pixels are the same.
     /// </summary>
-    private static void EncodeBands(byte[] pixels, int width, int height, Func<int, int> rowStart, int channels, ZLibCompressionOptions zlib, int bands, Stream idat)
+    private static void EncodeBands(byte[] pixels, int width, int height, Func<int, int> rowStart, int channels, ZLibCompressionOptions? zlib, int bands, Stream idat)
     {
         var parts = new PieceBuffer[bands];
         var checksums = new uint[bands];
@@ -165,8 +215,16 @@ public static class PngCodec
         {
             int from = height * band / bands, to = height * (band + 1) / bands;
             var buffer = new PieceBuffer();
-            using (var deflate = new DeflateStream(buffer, zlib, leaveOpen: true))
+            if (zlib is null)
             {
+                // Literal blocks (PngEncoderOptions.LiteralBlocks): every band but the last ends byte-aligned and open.
+                var literal = new LiteralDeflate(buffer);
+                checksums[band] = EncodeRows(pixels, width, from, to, rowStart, channels, literal, adler: 1u);
+                literal.Finish(final: band == bands - 1);
+            }
+            else
+            {
+                using var deflate = new DeflateStream(buffer, zlib, leaveOpen: true);
                 checksums[band] = EncodeRows(pixels, width, from, to, rowStart, channels, deflate, adler: 1u);
                 if (band < bands - 1)
                 {
@@ -412,12 +470,13 @@ public static class PngCodec
         /// <summary>Whatever is written after this is left out (the final block a disposed deflater adds).</summary>
         public void Seal() => _sealed = _length;
 
+        /// <summary>Writes the pieces out, then returns them to the pool: call once, last.</summary>
         public void WriteTo(Stream destination)
         {
             var left = _sealed ?? _length;
             foreach (var piece in _pieces)
             {
-                var take = (int)Math.Min(left, piece.Length);
+                var take = (int)Math.Min(left, PieceBytes);
                 destination.Write(piece, 0, take);
                 left -= take;
                 if (left == 0)
@@ -425,6 +484,9 @@ public static class PngCodec
                     break;
                 }
             }
+
+            _pieces.ForEach(piece => System.Buffers.ArrayPool<byte>.Shared.Return(piece));
+            _pieces.Clear();
         }
 
         public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
@@ -436,7 +498,7 @@ public static class PngCodec
                 var at = (int)(_length % PieceBytes);
                 if (at == 0)
                 {
-                    _pieces.Add(new byte[PieceBytes]);
+                    _pieces.Add(System.Buffers.ArrayPool<byte>.Shared.Rent(PieceBytes)); // pooled: a grid's PNG is ~90 pieces
                 }
 
                 var take = Math.Min(buffer.Length, PieceBytes - at);

@@ -62,12 +62,85 @@ public sealed class FastPathTests
         Assert.Equal(image.Pixels, ImageResult.FromMemory(fast, ColorComponents.RedGreenBlueAlpha).Data);
 
         // The same filters and zlib level on one core: the same bytes (the CRCs too, computed two ways).
-        Assert.Equal(baseline, PngCodec.Encode(image, PngEncoderOptions.Default with { Parallel = false }));
+        Assert.Equal(baseline, PngCodec.Encode(image, PngEncoderOptions.Default with { Parallel = false, LiteralBlocks = false }));
+
+        // Literal blocks on one core: read alike by StbImageSharp and our reader.
+        var single = PngCodec.Encode(image, PngEncoderOptions.Default with { Parallel = false });
+        Assert.Equal(image.Pixels, PngCodec.Decode(single).Pixels);
+        Assert.Equal(image.Pixels, ImageResult.FromMemory(single, ColorComponents.RedGreenBlueAlpha).Data);
 
         // In bands (here of a few rows each): one valid zlib stream, read alike by StbImageSharp and our reader.
         var banded = PngCodec.Encode(image, PngEncoderOptions.Default with { ParallelMinRows = 2 });
         Assert.Equal(image.Pixels, PngCodec.Decode(banded).Pixels);
         Assert.Equal(image.Pixels, ImageResult.FromMemory(banded, ColorComponents.RedGreenBlueAlpha).Data);
+    }
+
+    [Theory]
+    [InlineData("empty")]
+    [InlineData("one byte value")]
+    [InlineData("random")]
+    [InlineData("skewed")]
+    [InlineData("blocks and parts")]
+    public void LiteralDeflateIsReadByZlib(string kind)
+    {
+        var random = new Random(3);
+        byte[] data = kind switch
+        {
+            "empty" => [],
+            "one byte value" => Enumerable.Repeat((byte)9, 70_000).ToArray(),
+            "random" => Enumerable.Range(0, 200_000).Select(_ => (byte)random.Next(256)).ToArray(),
+
+            // Counts growing like Fibonacci numbers: an unlimited Huffman code would need more than 15 bits.
+            "skewed" => Enumerable.Range(0, 25).SelectMany(i => Enumerable.Repeat((byte)i, Fibonacci(i + 1))).OrderBy(_ => random.Next()).ToArray(),
+            _ => Enumerable.Range(0, 300_000).Select(i => (byte)((i / 1000) + random.Next(3))).ToArray(),
+        };
+
+        // Cut into parts written one after the other, each but the last left open (as the PNG bands are), then joined.
+        var cuts = kind == "blocks and parts" ? new[] { 0, 1, 65_536, 65_537, 200_000, data.Length } : [0, data.Length];
+        using var joined = new MemoryStream();
+        for (var i = 0; i + 1 < cuts.Length; i++)
+        {
+            var deflate = new LiteralDeflate(joined);
+            deflate.Write(data.AsSpan(cuts[i], cuts[i + 1] - cuts[i]));
+            deflate.Finish(final: i + 2 == cuts.Length);
+        }
+
+        joined.Position = 0;
+        using var inflate = new DeflateStream(joined, CompressionMode.Decompress);
+        using var result = new MemoryStream();
+        inflate.CopyTo(result);
+        Assert.Equal(data, result.ToArray());
+        if (kind == "skewed")
+        {
+            var counts = new int[257];
+            foreach (var b in data)
+            {
+                counts[b]++;
+            }
+
+            var lengths = new byte[257];
+            LiteralDeflate.HuffmanLengths(counts, lengths);
+            Assert.InRange(lengths.Max(), 1, 15);
+        }
+
+        static int Fibonacci(int n) => n < 2 ? 1 : Fibonacci(n - 1) + Fibonacci(n - 2);
+    }
+
+    [Fact]
+    public void FlatPicturesStaySmall()
+    {
+        // Literal blocks cannot pack runs; a flat picture goes to zlib and stays tiny (and a noisy one is not larger than zlib's).
+        var flat = new RgbaImage(1024, 1024);
+        flat.Pixels.AsSpan().Fill(200);
+        var png = PngCodec.Encode(flat, PngEncoderOptions.Default);
+        Assert.Equal(PngCodec.Encode(flat, PngEncoderOptions.Default with { LiteralBlocks = false }), png);
+        Assert.InRange(png.Length, 1, 64 * 1024); // of 3 MiB of pixels
+        Assert.Equal(flat.Pixels, PngCodec.Decode(png).Pixels);
+
+        var noisy = Pictures.CandidateGrid("a red fox at dusk", 9, 256, 256);
+        var literal = PngCodec.Encode(noisy, PngEncoderOptions.Default);
+        Assert.InRange(literal.Length, 1, PngCodec.Encode(noisy, PngEncoderOptions.Default with { LiteralBlocks = false }).Length);
+        Assert.Equal(noisy.Pixels, PngCodec.Decode(literal).Pixels);
     }
 
     [Fact]
@@ -102,6 +175,10 @@ public sealed class FastPathTests
     [InlineData("sea", 7, 64, 200)]
     [InlineData("x", 1, 1, 1)]
     [InlineData("lighthouse night gold", 123456789, 257, 131)]
+    [InlineData("white snow glacier", 99, 331, 97)] // bright: channels clamp at 255; 331 leaves a tail after blocks of 8
+    [InlineData("black midnight dark", 5, 200, 90)] // dark: channels clamp at 0
+    [InlineData("a fox", -3, 9, 40)] // one block of 8 and one pixel
+    [InlineData("a fox", 11, 7, 40)] // narrower than a block: one by one
     public void CandidatesDrawnInPlaceAreThePixelsOfTheOldLoop(string prompt, long seed, int width, int height)
     {
         for (var variant = 1; variant <= 4; variant++)
@@ -111,6 +188,46 @@ public sealed class FastPathTests
 
         var parts = Enumerable.Range(1, 4).Select(v => Pictures.Candidate(prompt, seed, v, width, height)).ToArray();
         Assert.Equal(Pictures.Grid(parts[0], parts[1], parts[2], parts[3]).Pixels, Pictures.CandidateGrid(prompt, seed, width, height).Pixels);
+    }
+
+    [Fact]
+    public void TheVectorNoiseIsTheScalarNoise()
+    {
+        // h mod 7 without a division, against the % operator: edges and a spread of hashes.
+        if (!System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated)
+        {
+            return;
+        }
+
+        var values = new List<uint> { 0, 1, 6, 7, 8, 13, 14, 0x3FFFFFFF, 0x40000000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFF8, 0xFFFFFFF9, 0xFFFFFFFE, uint.MaxValue };
+        var random = new Random(11);
+        for (var i = 0; i < 100_000; i++)
+        {
+            values.Add((uint)random.NextInt64(0, 1L << 32));
+        }
+
+        while (values.Count % 8 != 0)
+        {
+            values.Add(uint.MaxValue - (uint)values.Count);
+        }
+
+        var all = values.ToArray();
+        for (var i = 0; i < all.Length; i += 8)
+        {
+            var folded = CandidateRows.Mod7(System.Runtime.Intrinsics.Vector256.Create<uint>(all.AsSpan(i, 8)));
+            for (var lane = 0; lane < 8; lane++)
+            {
+                Assert.Equal(all[i + lane] % 7, folded[lane]);
+            }
+        }
+    }
+
+    [Fact]
+    public void AFullSizeGridIsThePixelsOfTheOldLoop()
+    {
+        // The sandbox's real size: 1024-px candidates drawn in place into a 2048² grid.
+        var parts = Enumerable.Range(1, 4).Select(v => OldCandidate("a lighthouse at dusk, oil painting", 1234, v, 1024, 1024)).ToArray();
+        Assert.Equal(Pictures.Grid(parts[0], parts[1], parts[2], parts[3]).Pixels, Pictures.CandidateGrid("a lighthouse at dusk, oil painting", 1234, 1024, 1024).Pixels);
     }
 
     [Fact]
