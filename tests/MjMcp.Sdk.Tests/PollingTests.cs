@@ -142,4 +142,157 @@ public sealed class PollingTests
         Assert.Equal("job-1", grid.TaskId);
         Assert.InRange(polls, 4, 15);
     }
+
+    /// <summary>A provider that runs one job per submission (job-1, job-2, …), each queued then running for the times set before it is submitted.</summary>
+    private sealed class JobSeries
+    {
+        private readonly FakeTimeProvider _time;
+        private readonly List<(DateTimeOffset Submitted, TimeSpan Queued, TimeSpan Running)> _jobs = [];
+        private readonly Lock _lock = new();
+
+        public JobSeries(FakeTimeProvider time)
+        {
+            _time = time;
+            Handler = new ScriptedHandler(r => r.Path == "/fetch" ? Fetch(r) : Submit());
+        }
+
+        public ScriptedHandler Handler { get; }
+
+        public (TimeSpan Queued, TimeSpan Running) Next { get; set; }
+
+        /// <summary>Polls of the latest job: its age at each and the status seen.</summary>
+        public ConcurrentQueue<(TimeSpan At, string Status)> Polls { get; private set; } = new();
+
+        public TimeSpan End => Next.Queued + Next.Running;
+
+        /// <summary>From the latest job's end to the poll that saw it finished.</summary>
+        public TimeSpan Lateness => Polls.First(p => p.Status == "finished").At - End;
+
+        private HttpResponseMessage Submit()
+        {
+            lock (_lock)
+            {
+                _jobs.Add((_time.GetUtcNow(), Next.Queued, Next.Running));
+                Polls = new();
+                return ScriptedHandler.Json(HttpStatusCode.OK, $$"""{"task_id":"job-{{_jobs.Count}}"}""");
+            }
+        }
+
+        private HttpResponseMessage Fetch(Recorded request)
+        {
+            lock (_lock)
+            {
+                var id = request.Body?.GetProperty("task_id").GetString() ?? throw new InvalidOperationException("no task_id");
+                var (submitted, queued, running) = _jobs[int.Parse(id["job-".Length..], System.Globalization.CultureInfo.InvariantCulture) - 1];
+                var job = new RealisticJob(_time, queued, running);
+                var age = _time.GetUtcNow() - submitted;
+                var status = job.StatusAt(age, out var pct);
+                Polls.Enqueue((age, status));
+                return ScriptedHandler.Json(HttpStatusCode.OK, Fake.Grid(id, status, pct));
+            }
+        }
+    }
+
+    /// <summary>Runs <paramref name="earlier"/> jobs of one length on one client, then the measured one (optionally of another length).</summary>
+    private static async Task<(JobSeries Series, MidjourneyClient Client)> AfterEarlierJobsAsync(int earlier, (double Queued, double Running) like, (double Queued, double Running)? measured = null)
+    {
+        var time = new FakeTimeProvider();
+        var series = new JobSeries(time);
+        var mj = Fake.Client(series.Handler, time, o => o.PollInitialDelay = new MidjourneyOptions().PollInitialDelay);
+        for (var i = 0; i <= earlier; i++)
+        {
+            var (queued, running) = i == earlier && measured is { } m ? m : like;
+            series.Next = (TimeSpan.FromSeconds(queued), TimeSpan.FromSeconds(running));
+            var grid = await Fake.Drive(time, mj.ImagineAsync("x").WaitAsync(), Step);
+            Assert.Equal("job-" + (i + 1), grid.TaskId);
+        }
+
+        return (series, mj);
+    }
+
+    [Theory]
+    [InlineData(1, 2)] // 3 s
+    [InlineData(0.5, 2.5)]
+    [InlineData(2, 8)] // 10 s
+    [InlineData(2, 13)] // 15 s
+    [InlineData(3, 27)] // 30 s
+    [InlineData(5, 55)] // 60 s
+    public async Task AfterEarlierJobsOfTheSameKindAJobCostsAtMostThreePollsAndIsSeenOnTime(double queued, double running)
+    {
+        // Two earlier jobs: the first is planned without a prior, the second from one job (not yet trusted).
+        var (series, _) = await AfterEarlierJobsAsync(2, (queued, running));
+        Assert.InRange(series.Polls.Count, 1, 3);
+        Assert.InRange(series.Lateness, TimeSpan.Zero, RealisticJob.Budget(series.End) + Step);
+    }
+
+    [Theory]
+    [InlineData(1, 2, 2, 0.00)] // today's figures (bench b before the memory): polls, lateness
+    [InlineData(2, 8, 3, 0.26)]
+    [InlineData(2, 13, 4, 0.32)]
+    [InlineData(3, 27, 4, 2.06)]
+    [InlineData(5, 55, 5, 0.82)]
+    public async Task TheFirstJobOfAKindCostsNoMoreThanBeforeTheMemory(double queued, double running, int polls, double lateSeconds)
+    {
+        var (series, _) = await AfterEarlierJobsAsync(0, (queued, running));
+        Assert.InRange(series.Polls.Count, 1, polls);
+        Assert.InRange(series.Lateness, TimeSpan.Zero, TimeSpan.FromSeconds(lateSeconds) + Step);
+    }
+
+    [Fact]
+    public async Task TheMemoryLearnsHowLongJobsOfAnOperationQueueAndRun()
+    {
+        var (_, mj) = await AfterEarlierJobsAsync(2, (3, 27));
+        var prior = mj.PriorOf("imagine") ?? throw new InvalidOperationException("nothing learned");
+        Assert.InRange(prior.Queue.TotalSeconds, 2.7, 3.3);
+        Assert.InRange(prior.Run.TotalSeconds, 26.5, 27.5);
+        Assert.Null(mj.PriorOf("upscale-1x"));
+    }
+
+    [Theory]
+    [InlineData(2, 8, 6, 24)] // 3x slower, queue and run
+    [InlineData(2, 8, 2, 24)] // the run 3x slower
+    [InlineData(1, 2, 3, 6)] // a short job 3x slower
+    [InlineData(3, 27, 9, 81)]
+    [InlineData(3, 27, 1, 9)] // 3x faster
+    [InlineData(2, 8, 10, 8)] // a long queue
+    public async Task AJobUnlikeItsPriorIsStillFollowedWithFewPollsAndSeenOnTime(double queued, double running, double actualQueued, double actualRunning)
+    {
+        var (series, _) = await AfterEarlierJobsAsync(2, (queued, running), (actualQueued, actualRunning));
+        Assert.InRange(series.Polls.Count, 1, 6);
+        Assert.InRange(series.Lateness, TimeSpan.Zero, RealisticJob.Budget(series.End) + Step);
+        var gaps = series.Polls.Zip(series.Polls.Skip(1), (a, b) => b.At - a.At);
+        Assert.All(gaps, gap => Assert.True(gap >= TimeSpan.FromSeconds(1) - Step, $"polls {gap} apart"));
+    }
+
+    [Fact]
+    public async Task WithWebhooksFlowingAJobAfterEarlierOnesCostsNoPolls()
+    {
+        var time = new FakeTimeProvider();
+        var series = new JobSeries(time);
+        var mj = Fake.Client(series.Handler, time);
+        mj.UseWebhook(new WebhookTarget(new Uri("http://127.0.0.1:9/hook"), "test-webhook-secret-0123456789"));
+        for (var i = 1; i <= 4; i++)
+        {
+            series.Next = (TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(8));
+            var pending = await mj.ImagineAsync("x");
+            var wait = pending.WaitAsync();
+            var id = "job-" + i;
+            for (var age = TimeSpan.Zero; !wait.IsCompleted && age < TimeSpan.FromSeconds(30); age += Step)
+            {
+                time.Advance(Step);
+                await Task.Delay(1);
+                var next = age + Step;
+                if (next >= TimeSpan.FromSeconds(2) && (next - TimeSpan.FromSeconds(2)).Ticks % TimeSpan.FromSeconds(2).Ticks == 0)
+                {
+                    var pct = (int)((next - TimeSpan.FromSeconds(2)) / TimeSpan.FromSeconds(8) * 100);
+                    mj.ReportUpdate(FetchResponse.Parse(System.Text.Encoding.UTF8.GetBytes(pct >= 100 ? Fake.Grid(id) : Fake.Grid(id, "processing", pct))));
+                }
+            }
+
+            Assert.Equal(id, (await wait).TaskId);
+            Assert.Empty(series.Polls);
+        }
+
+        Assert.NotNull(mj.PriorOf("imagine"));
+    }
 }

@@ -12,15 +12,22 @@ public sealed class MidjourneyOptions
     /// <summary>Prefix of the key in the auth header (default from the spec: none; some gateways want "Bearer").</summary>
     public string? AuthScheme { get; set; }
 
-    /// <summary>The first poll of a new task comes after this.</summary>
+    /// <summary>
+    /// The first poll of a new task comes after this, unless the client has already seen jobs of the same operation
+    /// finish: it then plans from what the last few took (the first poll aimed just past the expected end of a short
+    /// job, else a little into the expected run).
+    /// </summary>
     public TimeSpan PollInitialDelay { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Polls are never closer than this.</summary>
     public TimeSpan PollMinInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// Polls are never further apart than this. While webhooks flow (a webhook is set with <c>UseWebhook</c>), a wait
-    /// polls only after a silence longer than this (or twice the longest gap between the task's updates).
+    /// Polls are never further apart than this, except a poll aimed from a known progress rate at the predicted end (or,
+    /// with the task's own rate not yet precise, half way to it): the rate from two progress sightings of the task, or
+    /// from one and earlier jobs of the same operation that agree. While webhooks flow (a webhook is set with
+    /// <c>UseWebhook</c>), a wait polls only after a silence longer than this (or twice the longest gap between the
+    /// task's updates).
     /// </summary>
     public TimeSpan PollMaxInterval { get; set; } = TimeSpan.FromSeconds(10);
 

@@ -28,6 +28,8 @@ public class MjClient
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly TaskSignals _signals = new();
+    private readonly SubmittedTasks _submitted = new();
+    private readonly JobDurations _durations = new();
     private readonly Uri _baseUrl;
     private WebhookTarget? _webhook;
 
@@ -51,6 +53,9 @@ public class MjClient
 
     /// <summary>The stage-rule table this client enforces.</summary>
     public SpecRules Rules { get; }
+
+    /// <summary>What the last few finished jobs of <paramref name="operation"/> waited for by this client took (null: none yet).</summary>
+    internal JobPrior? PriorOf(string operation) => _durations.PriorOf(operation);
 
     /// <summary>The provider base URL in use.</summary>
     public Uri BaseUrl => _baseUrl;
@@ -273,6 +278,7 @@ public class MjClient
         try
         {
             var taskId = await SubmitRawCoreAsync(operation, form, parentTaskId, body, intentId, cancellationToken).ConfigureAwait(false);
+            _submitted.Add(taskId, operation.Name, _time.GetTimestamp());
             var credits = operation.CreditsOf(body);
             activity?.SetTag(MjTelemetry.Tags.TaskId, taskId);
             activity?.SetTag(MjTelemetry.Tags.Credits, credits);
@@ -426,7 +432,12 @@ public class MjClient
         var started = _time.GetTimestamp();
         var failures = 0;
         TaskProgress? last = null;
-        var planner = new PollPlanner(_options, quiet: Webhook is not null);
+
+        // A task this client submitted is planned on its age, with what earlier jobs of its operation took.
+        var submission = _submitted.Find(taskId);
+        var origin = submission?.Timestamp ?? started;
+        var prior = submission is { } s ? _durations.PriorOf(s.Operation) : null;
+        var planner = new PollPlanner(_options, quiet: Webhook is not null, _time.GetElapsedTime(origin, started), prior);
         using var waiter = _signals.Register(taskId);
         while (true)
         {
@@ -437,7 +448,7 @@ public class MjClient
                 throw new MjWaitTimeoutException(taskId, last, elapsed);
             }
 
-            var due = planner.NextPollAt - elapsed;
+            var due = planner.NextPollAt - _time.GetElapsedTime(origin);
             var pushed = await waiter.WaitAsync(due < remaining ? due : remaining, _time, cancellationToken).ConfigureAwait(false);
             FetchResponse response;
             if (pushed is not null)
@@ -445,7 +456,7 @@ public class MjClient
                 response = pushed;
                 counts.Pushed++;
                 var pushedState = Rules.StateOf(response.Status);
-                planner.Pushed(_time.GetElapsedTime(started), pushedState, response.Percentage);
+                planner.Pushed(_time.GetElapsedTime(origin), pushedState, response.Percentage);
             }
             else
             {
@@ -455,12 +466,12 @@ public class MjClient
                     response = await FetchAsync(taskId, cancellationToken).ConfigureAwait(false);
                     SdkTelemetry.Polls.Add(1, new KeyValuePair<string, object?>(MjTelemetry.Tags.Outcome, SdkTelemetry.Name(Rules.StateOf(response.Status))));
                     failures = 0;
-                    planner.Polled(_time.GetElapsedTime(started), Rules.StateOf(response.Status), response.Percentage);
+                    planner.Polled(_time.GetElapsedTime(origin), Rules.StateOf(response.Status), response.Percentage);
                 }
                 catch (MjException ex) when (SdkTelemetry.PollFailed() && IsTransient(ex) && ++failures < _options.MaxConsecutiveFetchFailures)
                 {
                     Log.FetchRetry(_logger, taskId, failures, ex.Message);
-                    planner.PollFailed(_time.GetElapsedTime(started));
+                    planner.PollFailed(_time.GetElapsedTime(origin));
                     continue;
                 }
             }
@@ -475,11 +486,18 @@ public class MjClient
 
             if (state == TaskState.Finished)
             {
+                // Learned once per task (two waits on one task: the first to see it end).
+                if (submission is { } made && _submitted.Remove(taskId) && planner.Measure() is { } sample)
+                {
+                    _durations.Add(made.Operation, sample);
+                }
+
                 return response;
             }
 
             if (state == TaskState.Failed)
             {
+                _submitted.Remove(taskId);
                 throw new MjTaskFailedException(taskId, response.Error ?? response.Message);
             }
         }

@@ -3,7 +3,8 @@ using MjMcp.Rules;
 namespace MjMcp;
 
 /// <summary>
-/// Plans the /fetch calls of one wait from what has been seen of the task (times are from the start of the wait).
+/// Plans the /fetch calls of one wait from what has been seen of the task (times are the task's age: from its submission
+/// when this client made it, else from the start of the wait).
 /// </summary>
 /// <remarks>
 /// <para>Hand-written: no served library plans polls from a job's progress. The plan, in short:</para>
@@ -20,27 +21,50 @@ namespace MjMcp;
 /// <item>While webhooks flow (<see cref="Quiet"/>), polls wait for a silence: no poll comes before the later of the
 /// planned time and the last update plus the silence limit (the larger of <see cref="MidjourneyOptions.PollMaxInterval"/>
 /// and twice the longest gap between this task's updates so far).</item>
+/// <item>With a prior (<see cref="JobPrior"/>: the last few finished jobs of the same operation seen by this client,
+/// times from the submission), the first poll of a short job (its end no further than PollMaxInterval) is aimed just
+/// past the predicted end when the earlier jobs agree on their length within the budget: one poll. Otherwise it comes
+/// a little into the expected run (at most PollMaxInterval on). A running sighting then dates the run's start; with
+/// the prior's rate the next poll goes just past the latest end the prior allows when that is precise enough (this
+/// poll may be further off than PollMaxInterval), else to about 80% of the run, where two sightings give the job's own
+/// rate. A job unlike its prior falls back on the plan above: a sighting that shows a faster run drops the prior, and
+/// so does a second aim from it that finds the job unfinished.</item>
 /// </list>
 /// </remarks>
 internal sealed class PollPlanner
 {
     private static readonly TimeSpan MinBudget = TimeSpan.FromMilliseconds(300);
     private readonly MidjourneyOptions _options;
+    private readonly TimeSpan _startAt;
+    private readonly bool _usedPrior;
+    private JobPrior? _prior;
+    private TimeSpan? _priorAim;
+    private int _priorMisses;
     private TimeSpan _lastQueuedAt;
+    private TimeSpan? _lastUnfinishedAt;
     private (TimeSpan At, int Percentage)? _firstRunning;
     private (TimeSpan At, int Percentage)? _latestRunning;
+    private (TimeSpan At, bool Pushed)? _finished;
     private TimeSpan _previousDelay;
     private TimeSpan? _lastHeardAt;
     private TimeSpan _longestGap;
     private TimeSpan? _expectedEnd;
     private TimeSpan _next;
 
-    public PollPlanner(MidjourneyOptions options, bool quiet)
+    /// <summary>Plans one wait.</summary>
+    /// <param name="options">The poll settings.</param>
+    /// <param name="quiet">Webhooks are expected.</param>
+    /// <param name="startAt">The task's age when the wait starts (zero when its submission is not known: times are then from the start of the wait).</param>
+    /// <param name="prior">What earlier jobs of the same operation took, if any.</param>
+    public PollPlanner(MidjourneyOptions options, bool quiet, TimeSpan startAt = default, JobPrior? prior = null)
     {
         _options = options;
         Quiet = quiet;
+        _startAt = startAt;
+        _prior = prior;
+        _usedPrior = prior is not null;
         _previousDelay = options.PollInitialDelay;
-        _next = options.PollInitialDelay;
+        _next = prior is { } p ? FirstFromPrior(p) : startAt + options.PollInitialDelay;
     }
 
     /// <summary>Webhooks are expected: polls wait for a silence longer than the updates' interval.</summary>
@@ -49,7 +73,7 @@ internal sealed class PollPlanner
     /// <summary>Polls made so far.</summary>
     public int Polls { get; private set; }
 
-    /// <summary>When (from the start of the wait) the next poll is due.</summary>
+    /// <summary>When (as the task's age) the next poll is due.</summary>
     public TimeSpan NextPollAt
     {
         get
@@ -60,7 +84,7 @@ internal sealed class PollPlanner
             }
 
             var silence = _options.PollMaxInterval > _longestGap * 2 ? _options.PollMaxInterval : _longestGap * 2;
-            var heard = (_lastHeardAt ?? TimeSpan.Zero) + silence;
+            var heard = (_lastHeardAt ?? _startAt) + silence;
             return heard > _next ? heard : _next;
         }
     }
@@ -75,7 +99,7 @@ internal sealed class PollPlanner
             Quiet = false;
         }
 
-        Observe(at, state, percentage);
+        Observe(at, state, percentage, pushed: false);
     }
 
     /// <summary>Records an update pushed by webhook at <paramref name="at"/>.</summary>
@@ -88,7 +112,7 @@ internal sealed class PollPlanner
         }
 
         _lastHeardAt = at;
-        Observe(at, state, percentage);
+        Observe(at, state, percentage, pushed: true);
     }
 
     /// <summary>Records a failed poll (transient): the next one backs off.</summary>
@@ -99,8 +123,70 @@ internal sealed class PollPlanner
         _next = at + _previousDelay;
     }
 
-    private void Observe(TimeSpan at, TaskState state, int? percentage)
+    /// <summary>
+    /// What the finished job took (times from its submission: meaningful only when the wait knew it), or null when
+    /// the sightings do not pin its end: a wait that aimed from a prior and saw the job finished knows only that it
+    /// ended before that poll, and learning that would drift the memory later job by job.
+    /// </summary>
+    public JobSample? Measure()
     {
+        if (_finished is not { } finished || _firstRunning is not { } first)
+        {
+            return null;
+        }
+
+        var lo = _lastUnfinishedAt ?? _startAt;
+        TimeSpan end;
+        if (finished.Pushed)
+        {
+            end = finished.At;
+        }
+        else if (_latestRunning is { } last && last.Percentage - first.Percentage >= 2)
+        {
+            // The line through two sightings (each p + 0.5 on average) meets 100% here.
+            var perSecond = (last.Percentage - first.Percentage) / (last.At - first.At).TotalSeconds;
+            var predicted = last.At + TimeSpan.FromSeconds((99.5 - last.Percentage) / perSecond);
+            end = predicted < lo ? lo : predicted > finished.At ? finished.At : predicted;
+        }
+        else if (!_usedPrior)
+        {
+            // Planned without a prior: the finished poll was aimed from this job's own sightings.
+            end = finished.At;
+        }
+        else
+        {
+            return null;
+        }
+
+        var run = (end - first.At) / (1 - ((first.Percentage + 0.5) / 100));
+        var start = end - run;
+        start = start < _lastQueuedAt ? _lastQueuedAt : start > first.At ? first.At : start;
+        return end > start ? new JobSample(start, end - start) : null;
+    }
+
+    private void Observe(TimeSpan at, TaskState state, int? percentage, bool pushed)
+    {
+        if (state is TaskState.Finished or TaskState.Failed)
+        {
+            if (state is TaskState.Finished)
+            {
+                _finished ??= (at, pushed);
+            }
+
+            return;
+        }
+
+        _lastUnfinishedAt = at;
+        if (!pushed && _priorAim is { } aim && at >= aim)
+        {
+            // An end aimed from the prior passed and the job is not finished: it is not like the earlier ones.
+            _priorAim = null;
+            if (++_priorMisses >= 2)
+            {
+                _prior = null;
+            }
+        }
+
         if (state is TaskState.Running && percentage is { } pct and >= 0 and < 100)
         {
             _firstRunning ??= (at, pct);
@@ -119,6 +205,68 @@ internal sealed class PollPlanner
         _next = at + _previousDelay;
     }
 
+    /// <summary>
+    /// The first poll from a prior: at the predicted end when that is no further than
+    /// <see cref="MidjourneyOptions.PollMaxInterval"/> away and earlier jobs agree on it, else a little into the
+    /// expected run (at most <see cref="MidjourneyOptions.PollMaxInterval"/> away).
+    /// </summary>
+    private TimeSpan FirstFromPrior(JobPrior prior)
+    {
+        var budget = Budget(prior.Total);
+        var end = prior.Total + prior.TotalSpread + (budget / 10);
+        if (prior.Confident && prior.TotalSpread * 2 <= budget * 0.8 && end - _startAt <= _options.PollMaxInterval + budget)
+        {
+            // A short job: the end lies within [total - spread, total + spread]; a poll just after sees it finished.
+            _priorAim = end;
+            return AtLeastMin(_startAt, end);
+        }
+
+        // A little into the run (past the queue times seen): that sighting dates the run's start.
+        var into = prior.QueueSpread > prior.Run * 0.2 ? prior.QueueSpread : prior.Run * 0.2;
+        var target = prior.Queue + (into < prior.Run / 2 ? into : prior.Run / 2);
+        if (target - _startAt > _options.PollMaxInterval)
+        {
+            target = _startAt + _options.PollMaxInterval;
+        }
+
+        return AtLeastMin(_startAt, target);
+    }
+
+    /// <summary>
+    /// One running sighting and a prior rate: aim at the end if the prior is precise enough, else sample later in the
+    /// run; null when the sighting shows a faster run than the prior allows (it is then dropped).
+    /// </summary>
+    private TimeSpan? OneSightingFromPrior(TimeSpan now, int percentage, JobPrior prior)
+    {
+        // The true fraction is in [p, p+1) percent; the run takes the prior's time, give or take its spread.
+        var left = 1 - (percentage / 100.0);
+        var slowest = prior.Run + prior.RunSpread;
+        var fastest = prior.Run > prior.RunSpread ? prior.Run - prior.RunSpread : TimeSpan.Zero;
+        if (now - (fastest * (percentage / 100.0)) < _lastQueuedAt)
+        {
+            // At the prior's fastest rate the run would have begun while the task was still seen queued: it runs faster.
+            _prior = null;
+            _priorAim = null;
+            return null;
+        }
+
+        var latest = now + (slowest * left);
+        var earliest = now + (fastest * (left - 0.01));
+        var budget = Budget(latest);
+        if (prior.Confident && latest - earliest <= budget * 0.8)
+        {
+            // May be further off than PollMaxInterval: aimed at a confident predicted end.
+            var aim = latest + (budget / 10);
+            _priorAim = aim;
+            _expectedEnd = aim;
+            return AtLeastMin(now, aim);
+        }
+
+        // Sample about 80% into the run (or half way through what is left): two sightings far apart give the rate.
+        var ahead = prior.Run * Math.Max(0.8 - (percentage / 100.0), left / 2);
+        return now + Clamp(ahead);
+    }
+
     private TimeSpan PlanFromProgress(TimeSpan now)
     {
         var (firstAt, firstPct) = _firstRunning!.Value;
@@ -130,6 +278,10 @@ internal sealed class PollPlanner
             var span = (lastAt - firstAt).TotalSeconds;
             earliest = lastAt + TimeSpan.FromSeconds((99 - lastPct) * span / (lastPct - firstPct + 1));
             latest = lastAt + TimeSpan.FromSeconds((100 - lastPct) * span / (lastPct - firstPct - 1));
+        }
+        else if (_prior is { } prior && OneSightingFromPrior(now, lastPct, prior) is { } fromPrior)
+        {
+            return fromPrior;
         }
         else if (firstPct == 0 && lastPct == 0)
         {
@@ -152,7 +304,7 @@ internal sealed class PollPlanner
         }
 
         var middle = earliest + ((latest - earliest) / 2);
-        var budget = middle * 0.05 > MinBudget ? middle * 0.05 : MinBudget;
+        var budget = Budget(middle);
         if (latest - middle <= budget || (_expectedEnd is { } planned && now >= planned))
         {
             _expectedEnd = latest;
@@ -177,6 +329,8 @@ internal sealed class PollPlanner
         _previousDelay = Clamp(wait);
         return now + _previousDelay;
     }
+
+    private static TimeSpan Budget(TimeSpan job) => job * 0.05 > MinBudget ? job * 0.05 : MinBudget;
 
     private TimeSpan AtLeastMin(TimeSpan now, TimeSpan at) => at - now < _options.PollMinInterval ? now + _options.PollMinInterval : at;
 

@@ -1,0 +1,138 @@
+namespace MjMcp;
+
+/// <summary>How long one finished job took, from its submission: queued, then running.</summary>
+/// <param name="Queue">From the submission to the start of the run.</param>
+/// <param name="Run">From the start of the run to the end.</param>
+internal readonly record struct JobSample(TimeSpan Queue, TimeSpan Run)
+{
+    public TimeSpan Total => Queue + Run;
+}
+
+/// <summary>
+/// What the last few finished jobs of one kind say about the next: medians, and how far the jobs strayed from them
+/// (the largest deviation from the median, so one sample gives zero spread and <see cref="Samples"/> says how much
+/// to trust it).
+/// </summary>
+internal readonly record struct JobPrior(TimeSpan Queue, TimeSpan Run, TimeSpan Total, TimeSpan QueueSpread, TimeSpan RunSpread, TimeSpan TotalSpread, int Samples)
+{
+    /// <summary>Two or more jobs agree: polls may be aimed from this prior alone.</summary>
+    public bool Confident => Samples >= 2;
+}
+
+/// <summary>
+/// A client's memory of how long jobs of each operation take: the last <see cref="Kept"/> finished jobs per
+/// operation, thread-safe. Hand-written: a few medians over a handful of samples; no served library fits.
+/// </summary>
+internal sealed class JobDurations
+{
+    /// <summary>Samples kept per operation (the oldest goes first).</summary>
+    public const int Kept = 5;
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, Queue<JobSample>> _byOperation = new(StringComparer.Ordinal);
+
+    public void Add(string operation, JobSample sample)
+    {
+        if (sample.Queue < TimeSpan.Zero || sample.Run <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (!_byOperation.TryGetValue(operation, out var samples))
+            {
+                samples = new Queue<JobSample>(Kept + 1);
+                _byOperation[operation] = samples;
+            }
+
+            samples.Enqueue(sample);
+            while (samples.Count > Kept)
+            {
+                samples.Dequeue();
+            }
+        }
+    }
+
+    public JobPrior? PriorOf(string operation)
+    {
+        JobSample[] samples;
+        lock (_lock)
+        {
+            if (!_byOperation.TryGetValue(operation, out var kept) || kept.Count == 0)
+            {
+                return null;
+            }
+
+            samples = [.. kept];
+        }
+
+        var (queue, queueSpread) = MedianAndSpread(samples.Select(s => s.Queue));
+        var (run, runSpread) = MedianAndSpread(samples.Select(s => s.Run));
+        var (total, totalSpread) = MedianAndSpread(samples.Select(s => s.Total));
+        return new JobPrior(queue, run, total, queueSpread, runSpread, totalSpread, samples.Length);
+    }
+
+    private static (TimeSpan Median, TimeSpan Spread) MedianAndSpread(IEnumerable<TimeSpan> values)
+    {
+        var sorted = values.Order().ToArray();
+        var median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+        var spread = sorted.Max(v => (v - median).Duration());
+        return (median, spread);
+    }
+}
+
+/// <summary>
+/// The tasks this client submitted that no wait has seen end yet: their operation and the moment of submission, so a
+/// wait (also a later one, e.g. mjmcp's wait_task) knows the task's age and which jobs it resembles. Bounded: past
+/// <see cref="Capacity"/> the oldest are forgotten (their waits then plan without a prior, as for a foreign task).
+/// </summary>
+internal sealed class SubmittedTasks
+{
+    public const int Capacity = 4096;
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, (string Operation, long Timestamp)> _tasks = new(StringComparer.Ordinal);
+    private readonly Queue<string> _order = new();
+
+    public void Add(string taskId, string operation, long timestamp)
+    {
+        lock (_lock)
+        {
+            _tasks[taskId] = (operation, timestamp);
+            _order.Enqueue(taskId);
+            while (_tasks.Count > Capacity && _order.TryDequeue(out var oldest))
+            {
+                _tasks.Remove(oldest);
+            }
+
+            if (_order.Count > 2 * Capacity)
+            {
+                // Ids of tasks already seen ending pile up in the queue: keep the live ones only, in order.
+                var live = _order.Where(_tasks.ContainsKey).Distinct(StringComparer.Ordinal).ToArray();
+                _order.Clear();
+                foreach (var id in live)
+                {
+                    _order.Enqueue(id);
+                }
+            }
+        }
+    }
+
+    public (string Operation, long Timestamp)? Find(string taskId)
+    {
+        lock (_lock)
+        {
+            return _tasks.TryGetValue(taskId, out var found) ? found : null;
+        }
+    }
+
+    /// <summary>Forgets a task seen ending; true for the one caller that removed it (so a job is learned once).</summary>
+    public bool Remove(string taskId)
+    {
+        lock (_lock)
+        {
+            return _tasks.Remove(taskId);
+        }
+    }
+}
