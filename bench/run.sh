@@ -35,13 +35,16 @@ mkdir -p "$build" "$(dirname "$out")"
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-log "building the bench runner and publishing mjmcp (JIT, JIT+R2R, NativeAOT) into $build"
+log "building the bench runner"
 dotnet build bench/MjMcp.Bench -c Release -m:1 -v:q -nologo >&2
+if [[ "$sections" == *[ace]* ]]; then
+log "publishing mjmcp (JIT, JIT+R2R, NativeAOT) into $build (sections a, c and e run it)"
 dotnet publish src/MjMcp.Cli -c Release -r linux-x64 --self-contained false -p:PublishAot=false -p:ErrorOnDuplicatePublishOutputFiles=false -m:1 -v:q -nologo -o "$build/jit" >&2
 dotnet publish src/MjMcp.Cli -c Release -r linux-x64 --self-contained false -p:PublishAot=false -p:PublishReadyToRun=true -p:ErrorOnDuplicatePublishOutputFiles=false -m:1 -v:q -nologo -o "$build/r2r" >&2
 rm -f "$build/aot/mjmcp"
 if ! dotnet publish src/MjMcp.Cli -c Release -r linux-x64 -m:1 -v:q -nologo -o "$build/aot" >&2; then
   log "NativeAOT publish failed: the NativeAOT rows are left out"
+fi
 fi
 
 baseline=""
