@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
@@ -135,27 +136,41 @@ public sealed partial class PreviewService
             }
 
             // Read into one buffer of the announced size when there is one (a growing MemoryStream would copy a
-            // grid's megabytes several times), then shrunk while decoding from that buffer.
+            // grid's megabytes several times), then shrunk while decoding from that buffer. The buffer is rented: a
+            // grid's PNG is megabytes, and a new array per preview would be a large-object allocation (zeroed pages, full
+            // GCs) on every finished task.
             await using var stream = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
-            var buffer = new byte[response.Content.Headers.ContentLength is { } announced and > 0 ? (int)announced + 1 : 1 << 20];
-            var length = 0;
-            int read;
-            while ((read = await stream.ReadAsync(buffer.AsMemory(length), timeout.Token).ConfigureAwait(false)) > 0)
+            var buffer = ArrayPool<byte>.Shared.Rent(response.Content.Headers.ContentLength is { } announced and > 0 ? (int)announced + 1 : 1 << 20);
+            byte[] preview;
+            try
             {
-                length += read;
-                if (length == buffer.Length)
+                var length = 0;
+                int read;
+                while ((read = await stream.ReadAsync(buffer.AsMemory(length), timeout.Token).ConfigureAwait(false)) > 0)
                 {
-                    if (length >= MaxDownloadBytes)
+                    length += read;
+                    if (length == buffer.Length)
                     {
-                        return null;
-                    }
+                        if (length >= MaxDownloadBytes)
+                        {
+                            return null;
+                        }
 
-                    Array.Resize(ref buffer, (int)Math.Min(MaxDownloadBytes, (long)buffer.Length * 2));
+                        var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(MaxDownloadBytes, (long)buffer.Length * 2));
+                        buffer.AsSpan(0, length).CopyTo(larger);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = larger;
+                    }
                 }
+
+                using var image = new MemoryStream(buffer, 0, length, writable: false);
+                preview = Make(image, grid);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
 
-            using var image = new MemoryStream(buffer, 0, length, writable: false);
-            var preview = Make(image, grid);
             Remember(key, preview);
             if (file is not null)
             {

@@ -140,6 +140,24 @@ public sealed class LightPreviewTests
         Assert.Equal(Pictures.PixelHash(expected), Pictures.PixelHash(shrunk));
     }
 
+    [Theory]
+    [InlineData(4)]
+    [InlineData(3)]
+    public void ShrinkingKeepsTranslucencyAndEveryChannelApartAsAFullDecodeDoes(int channels)
+    {
+        // Noise in every channel, alpha included (a candidate picture is opaque): each channel's box average must be its
+        // own, and an RGB image's thumbnail is opaque.
+        var random = new Random(11);
+        var pixels = new byte[333 * 257 * 4];
+        random.NextBytes(pixels);
+        var png = MjMcp.TestSupport.TestPngs.Filtered(new RgbaImage(333, 257, pixels), channels);
+        var expected = Pictures.Thumbnail(PngCodec.Decode(png), 70);
+        var shrunk = PngThumbnail.TryDecode(png, 70);
+        Assert.NotNull(shrunk);
+        Assert.Equal(expected.Pixels, shrunk.Pixels);
+        Assert.Equal(channels == 3, shrunk.Pixels.Where((_, i) => i % 4 == 3).All(a => a == 255));
+    }
+
     [Fact]
     public void APngThatNeedsNoShrinkingOrIsNotCoveredIsLeftToTheFullDecoder()
     {
