@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace MjMcp.Imaging;
 
 /// <summary>
@@ -107,7 +110,14 @@ public static class PngThumbnail
     /// <summary>Adds each box's red, green and blue sums of one RGB row to <paramref name="sums"/> (3 per box).</summary>
     private static void AddRgbRow(ReadOnlySpan<byte> row, int[] columnStart, long[] sums)
     {
+        // Indexed through a ref: the boxes partition the row (checked once here), so the inner loop needs no bounds checks.
         var boxes = columnStart.Length - 1;
+        if (columnStart[boxes] * 3 > row.Length || sums.Length < boxes * 3)
+        {
+            throw new ArgumentException("The boxes do not fit the row.", nameof(columnStart));
+        }
+
+        ref var pixels = ref MemoryMarshal.GetReference(row);
         for (var x = 0; x < boxes; x++)
         {
             // A row's box sum fits an int: at most RgbaImage.MaxSide pixels of 255.
@@ -115,9 +125,9 @@ public static class PngThumbnail
             var end = columnStart[x + 1] * 3;
             for (var s = columnStart[x] * 3; s < end; s += 3)
             {
-                r += row[s];
-                g += row[s + 1];
-                b += row[s + 2];
+                r += Unsafe.Add(ref pixels, s);
+                g += Unsafe.Add(ref pixels, s + 1);
+                b += Unsafe.Add(ref pixels, s + 2);
             }
 
             sums[x * 3] += r;
@@ -130,16 +140,22 @@ public static class PngThumbnail
     private static void AddRgbaRow(ReadOnlySpan<byte> row, int[] columnStart, long[] sums, long[] alphas)
     {
         var boxes = columnStart.Length - 1;
+        if (columnStart[boxes] * 4 > row.Length || sums.Length < boxes * 3 || alphas.Length < boxes)
+        {
+            throw new ArgumentException("The boxes do not fit the row.", nameof(columnStart));
+        }
+
+        ref var pixels = ref MemoryMarshal.GetReference(row);
         for (var x = 0; x < boxes; x++)
         {
             int r = 0, g = 0, b = 0, a = 0;
             var end = columnStart[x + 1] * 4;
             for (var s = columnStart[x] * 4; s < end; s += 4)
             {
-                r += row[s];
-                g += row[s + 1];
-                b += row[s + 2];
-                a += row[s + 3];
+                r += Unsafe.Add(ref pixels, s);
+                g += Unsafe.Add(ref pixels, s + 1);
+                b += Unsafe.Add(ref pixels, s + 2);
+                a += Unsafe.Add(ref pixels, s + 3);
             }
 
             sums[x * 3] += r;
