@@ -26,6 +26,10 @@ public sealed partial class PreviewService
     public const string MimeType = "image/jpeg";
 
     private const long MaxDownloadBytes = 32L << 20;
+
+    // Download buffers: its own small pool, not ArrayPool.Shared, whose per-thread caches could keep a megabytes-large
+    // buffer on every pool thread; at most 2 downloads run at once (_gate), so 2 arrays of a size are kept.
+    private static readonly ArrayPool<byte> Buffers = ArrayPool<byte>.Create((int)MaxDownloadBytes, 2);
     private readonly HttpClient _http;
     private readonly ILogger<PreviewService> _logger;
     private readonly ConcurrentDictionary<string, byte[]> _cache = new(StringComparer.Ordinal);
@@ -140,7 +144,7 @@ public sealed partial class PreviewService
             // grid's PNG is megabytes, and a new array per preview would be a large-object allocation (zeroed pages, full
             // GCs) on every finished task.
             await using var stream = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
-            var buffer = ArrayPool<byte>.Shared.Rent(response.Content.Headers.ContentLength is { } announced and > 0 ? (int)announced + 1 : 1 << 20);
+            var buffer = Buffers.Rent(response.Content.Headers.ContentLength is { } announced and > 0 ? (int)announced + 1 : 1 << 20);
             byte[] preview;
             try
             {
@@ -156,9 +160,9 @@ public sealed partial class PreviewService
                             return null;
                         }
 
-                        var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(MaxDownloadBytes, (long)buffer.Length * 2));
+                        var larger = Buffers.Rent((int)Math.Min(MaxDownloadBytes, (long)buffer.Length * 2));
                         buffer.AsSpan(0, length).CopyTo(larger);
-                        ArrayPool<byte>.Shared.Return(buffer);
+                        Buffers.Return(buffer);
                         buffer = larger;
                     }
                 }
@@ -168,7 +172,7 @@ public sealed partial class PreviewService
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                Buffers.Return(buffer);
             }
 
             Remember(key, preview);

@@ -168,6 +168,23 @@ public sealed class LightPreviewTests
         Assert.Throws<InvalidDataException>(() => PngThumbnail.TryDecode(broken, 512));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ADownloadedGridGivesThePreviewOfItsBytesWithOrWithoutAnAnnouncedLength(bool announced)
+    {
+        // A 2048² grid's PNG is megabytes: without a Content-Length the download buffer (1 MiB at first) grows while reading.
+        using var http = new HttpClient(new CountingHandler(RealGrid.Value, () => { }, announced));
+        var previews = new PreviewService(http, NullLogger<PreviewService>.Instance);
+        Assert.True(RealGrid.Value.Length > 1 << 20);
+        for (var task = 0; task < 3; task++)
+        {
+            // Several downloads in a row reuse the rented buffers: each preview is still that of the whole grid.
+            var made = await previews.TryGetAsync("http://images.test/grid.png", "task-" + task, true, CancellationToken.None);
+            Assert.Equal(PreviewService.Make(RealGrid.Value, grid: true), made);
+        }
+    }
+
     [Fact]
     public async Task APreviewIsMadeOncePerTaskAndKeptInTheDataDirectory()
     {
@@ -294,12 +311,19 @@ public sealed class LightPreviewTests
         return (0.299 * image.Pixels[i]) + (0.587 * image.Pixels[i + 1]) + (0.114 * image.Pixels[i + 2]);
     }
 
-    private sealed class CountingHandler(byte[] body, Action counted) : HttpMessageHandler
+    private sealed class CountingHandler(byte[] body, Action counted, bool announceLength = true) : HttpMessageHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             counted();
-            return Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new ByteArrayContent(body) });
+            HttpContent content = announceLength ? new ByteArrayContent(body) : new StreamContent(new Unannounced(body));
+            return Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = content });
         }
+    }
+
+    /// <summary>A body whose length is not known in advance (not seekable: sent without Content-Length, as chunked).</summary>
+    private sealed class Unannounced(byte[] body) : MemoryStream(body, writable: false)
+    {
+        public override bool CanSeek => false;
     }
 }
