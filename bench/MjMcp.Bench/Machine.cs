@@ -35,6 +35,17 @@ internal static class Machine
         return line is not null && long.TryParse(line[6..].Trim().Split(' ')[0], out var kb) ? kb / 1024.0 : double.NaN;
     }
 
+    /// <summary>CPU time (user + system) a process has used so far, in seconds (/proc/PID/stat, 100 ticks a second), or NaN.</summary>
+    public static double CpuSeconds(int pid)
+    {
+        // The fields after the command's closing parenthesis: state is the 3rd field, utime the 14th, stime the 15th.
+        var stat = Read($"/proc/{pid}/stat");
+        var fields = stat?[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return fields is { Length: > 13 } && long.TryParse(fields[11], out var user) && long.TryParse(fields[12], out var system)
+            ? (user + system) / 100.0
+            : double.NaN;
+    }
+
     /// <summary>The process whose command line holds <paramref name="marker"/> (a unique data directory).</summary>
     public static int? FindPid(string marker)
     {

@@ -23,6 +23,11 @@ internal static class Overhead
         var walls = sides.ToDictionary(s => s, _ => new List<double>());
         var failures = sides.ToDictionary(s => s, _ => 0);
         var calls = sides.ToDictionary(s => s, _ => new List<double>());
+
+        // The server's own CPU time per workflow during the rounds at once (JSON-RPC, journal, previews): what mjmcp adds
+        // on top of the SDK's work, which both sides do (the SDK side's runs in this process, beside both sandboxes).
+        var serverCpu = sides.ToDictionary(s => s, _ => new List<double>());
+        var pids = sides.ToDictionary(s => s, s => s is McpDriver mcp ? mcp.Pid : null);
         try
         {
             var next = 0;
@@ -39,11 +44,17 @@ internal static class Overhead
                 for (var j = 0; j < sides.Count; j++)
                 {
                     var side = sides[(round + j) % sides.Count];
+                    var cpuBefore = pids[side] is { } pid ? Machine.CpuSeconds(pid) : double.NaN;
                     var (seconds, failed) = await Bench.ConcurrentAsync(side, settings.Workflows, next);
+                    if (pids[side] is { } after)
+                    {
+                        serverCpu[side].Add((Machine.CpuSeconds(after) - cpuBefore) / settings.Workflows);
+                    }
+
                     next += settings.Workflows;
                     walls[side].Add(seconds);
                     failures[side] += failed;
-                    Bench.Log(string.Create(CultureInfo.InvariantCulture, $"  round {round + 1}: {settings.Workflows} workflows, {side.Label}: {seconds:0.0} s, {failed} failed"));
+                    Bench.Log(string.Create(CultureInfo.InvariantCulture, $"  round {round + 1}: {settings.Workflows} workflows, {side.Label}: {seconds:0.0} s, {failed} failed{(serverCpu[side].Count > round ? $", server CPU {serverCpu[side][round]:0.000} s per workflow" : string.Empty)}"));
                 }
             }
 
@@ -73,15 +84,16 @@ internal static class Overhead
         var sdk = sides[0];
         md.AppendLine("## a. Tool-call overhead: one mjmcp process vs the SDK alone");
         md.AppendLine();
-        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Workflow imagine → upscale_1x → pan (3 calls), **{settings.Workflows} at once**, then one call at a time. Real size: 1024-px candidates, 2048-px grids, the server's default timing (brisk: 0.5 s queued, 3 s running), previews on (mjmcp's default), default wait (40 s, then wait_task). Each side has its own sandbox in the bench process (so rendering costs the same on both sides); mjmcp has a key and treats its sandbox as the provider, so **both sides poll identically** (the SDK's default polling, no webhooks) and mjmcp's spend cap is off (the SDK side has none). A warm-up round of {settings.WarmUp} workflows ran first on every side, in the same processes; then {settings.Rounds} rounds, interleaved (the order rotating each round). Times: median (min–max) over the rounds."));
+        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Workflow imagine → upscale_1x → pan (3 calls), **{settings.Workflows} at once**, then one call at a time. Real size: 1024-px candidates, 2048-px grids, the server's default timing (brisk: 0.5 s queued, 3 s running), previews on (mjmcp's default), default wait (40 s, then wait_task). Each side has its own sandbox in the bench process (so rendering costs the same on both sides); mjmcp has a key and treats its sandbox as the provider, so **both sides poll identically** (the SDK's default polling, no webhooks) and mjmcp's spend cap is off (the SDK side has none). A warm-up round of {settings.WarmUp} workflows ran first on every side, in the same processes; then {settings.Rounds} rounds, interleaved (the order rotating each round). Times: median (min–max) over the rounds. Server CPU: the mjmcp process's user + system time during the rounds at once, per workflow (/proc; its previews, JSON-RPC and journal)."));
         md.AppendLine();
-        Bench.Table(md, ["side", $"{settings.Workflows} workflows at once, s", "tool calls/s", "failed", "one call at a time, median s (min–max)"], sides.Select(s => new[]
+        Bench.Table(md, ["side", $"{settings.Workflows} workflows at once, s", "tool calls/s", "failed", "one call at a time, median s (min–max)", "server CPU per workflow, s"], sides.Select(s => new[]
         {
             s.Label,
             Spread(walls[s]),
             F(3 * settings.Workflows / Median(walls[s]), "0.0"),
             I(failures[s]),
             Spread(calls[s], "0.00"),
+            serverCpu[s].Count > 0 ? Spread(serverCpu[s], "0.000") : "–",
         }));
         foreach (var mcp in sides.Skip(1))
         {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
@@ -25,6 +26,10 @@ public sealed partial class PreviewService
     public const string MimeType = "image/jpeg";
 
     private const long MaxDownloadBytes = 32L << 20;
+
+    // Download buffers: its own small pool, not ArrayPool.Shared, whose per-thread caches could keep a megabytes-large
+    // buffer on every pool thread; at most 2 downloads run at once (_gate), so 2 arrays of a size are kept.
+    private static readonly ArrayPool<byte> Buffers = ArrayPool<byte>.Create((int)MaxDownloadBytes, 2);
     private readonly HttpClient _http;
     private readonly ILogger<PreviewService> _logger;
     private readonly ConcurrentDictionary<string, byte[]> _cache = new(StringComparer.Ordinal);
@@ -135,27 +140,41 @@ public sealed partial class PreviewService
             }
 
             // Read into one buffer of the announced size when there is one (a growing MemoryStream would copy a
-            // grid's megabytes several times), then shrunk while decoding from that buffer.
+            // grid's megabytes several times), then shrunk while decoding from that buffer. The buffer is rented: a
+            // grid's PNG is megabytes, and a new array per preview would be a large-object allocation (zeroed pages, full
+            // GCs) on every finished task.
             await using var stream = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
-            var buffer = new byte[response.Content.Headers.ContentLength is { } announced and > 0 ? (int)announced + 1 : 1 << 20];
-            var length = 0;
-            int read;
-            while ((read = await stream.ReadAsync(buffer.AsMemory(length), timeout.Token).ConfigureAwait(false)) > 0)
+            var buffer = Buffers.Rent(response.Content.Headers.ContentLength is { } announced and > 0 ? (int)announced + 1 : 1 << 20);
+            byte[] preview;
+            try
             {
-                length += read;
-                if (length == buffer.Length)
+                var length = 0;
+                int read;
+                while ((read = await stream.ReadAsync(buffer.AsMemory(length), timeout.Token).ConfigureAwait(false)) > 0)
                 {
-                    if (length >= MaxDownloadBytes)
+                    length += read;
+                    if (length == buffer.Length)
                     {
-                        return null;
-                    }
+                        if (length >= MaxDownloadBytes)
+                        {
+                            return null;
+                        }
 
-                    Array.Resize(ref buffer, (int)Math.Min(MaxDownloadBytes, (long)buffer.Length * 2));
+                        var larger = Buffers.Rent((int)Math.Min(MaxDownloadBytes, (long)buffer.Length * 2));
+                        buffer.AsSpan(0, length).CopyTo(larger);
+                        Buffers.Return(buffer);
+                        buffer = larger;
+                    }
                 }
+
+                using var image = new MemoryStream(buffer, 0, length, writable: false);
+                preview = Make(image, grid);
+            }
+            finally
+            {
+                Buffers.Return(buffer);
             }
 
-            using var image = new MemoryStream(buffer, 0, length, writable: false);
-            var preview = Make(image, grid);
             Remember(key, preview);
             if (file is not null)
             {

@@ -140,6 +140,24 @@ public sealed class LightPreviewTests
         Assert.Equal(Pictures.PixelHash(expected), Pictures.PixelHash(shrunk));
     }
 
+    [Theory]
+    [InlineData(4)]
+    [InlineData(3)]
+    public void ShrinkingKeepsTranslucencyAndEveryChannelApartAsAFullDecodeDoes(int channels)
+    {
+        // Noise in every channel, alpha included (a candidate picture is opaque): each channel's box average must be its
+        // own, and an RGB image's thumbnail is opaque.
+        var random = new Random(11);
+        var pixels = new byte[333 * 257 * 4];
+        random.NextBytes(pixels);
+        var png = MjMcp.TestSupport.TestPngs.Filtered(new RgbaImage(333, 257, pixels), channels);
+        var expected = Pictures.Thumbnail(PngCodec.Decode(png), 70);
+        var shrunk = PngThumbnail.TryDecode(png, 70);
+        Assert.NotNull(shrunk);
+        Assert.Equal(expected.Pixels, shrunk.Pixels);
+        Assert.Equal(channels == 3, shrunk.Pixels.Where((_, i) => i % 4 == 3).All(a => a == 255));
+    }
+
     [Fact]
     public void APngThatNeedsNoShrinkingOrIsNotCoveredIsLeftToTheFullDecoder()
     {
@@ -148,6 +166,23 @@ public sealed class LightPreviewTests
         Assert.Null(PngThumbnail.TryDecode("not a png at all, just text"u8, 512));
         var broken = RealGrid.Value[..(RealGrid.Value.Length / 2)];
         Assert.Throws<InvalidDataException>(() => PngThumbnail.TryDecode(broken, 512));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ADownloadedGridGivesThePreviewOfItsBytesWithOrWithoutAnAnnouncedLength(bool announced)
+    {
+        // A 2048² grid's PNG is megabytes: without a Content-Length the download buffer (1 MiB at first) grows while reading.
+        using var http = new HttpClient(new CountingHandler(RealGrid.Value, () => { }, announced));
+        var previews = new PreviewService(http, NullLogger<PreviewService>.Instance);
+        Assert.True(RealGrid.Value.Length > 1 << 20);
+        for (var task = 0; task < 3; task++)
+        {
+            // Several downloads in a row reuse the rented buffers: each preview is still that of the whole grid.
+            var made = await previews.TryGetAsync("http://images.test/grid.png", "task-" + task, true, CancellationToken.None);
+            Assert.Equal(PreviewService.Make(RealGrid.Value, grid: true), made);
+        }
     }
 
     [Fact]
@@ -276,12 +311,19 @@ public sealed class LightPreviewTests
         return (0.299 * image.Pixels[i]) + (0.587 * image.Pixels[i + 1]) + (0.114 * image.Pixels[i + 2]);
     }
 
-    private sealed class CountingHandler(byte[] body, Action counted) : HttpMessageHandler
+    private sealed class CountingHandler(byte[] body, Action counted, bool announceLength = true) : HttpMessageHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             counted();
-            return Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new ByteArrayContent(body) });
+            HttpContent content = announceLength ? new ByteArrayContent(body) : new StreamContent(new Unannounced(body));
+            return Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = content });
         }
+    }
+
+    /// <summary>A body whose length is not known in advance (not seekable: sent without Content-Length, as chunked).</summary>
+    private sealed class Unannounced(byte[] body) : MemoryStream(body, writable: false)
+    {
+        public override bool CanSeek => false;
     }
 }
