@@ -64,6 +64,7 @@ internal sealed class SdkDriver : IWorkflowDriver
 /// </summary>
 internal sealed class McpDriver : IWorkflowDriver
 {
+    private static readonly object StderrLock = new();
     private readonly McpClient _client;
     private readonly SandboxServer? _sandbox;
     private int _waitCalls;
@@ -106,7 +107,10 @@ internal sealed class McpDriver : IWorkflowDriver
             Command = build.Command,
             Arguments = [.. build.Arguments, "--data-dir", dataDir],
             EnvironmentVariables = env,
-            StandardErrorLines = _ => { },
+            // MJMCP_BENCH_STDERR=FILE keeps the servers' stderr (every process appends to it), for a failure's cause.
+            StandardErrorLines = Environment.GetEnvironmentVariable("MJMCP_BENCH_STDERR") is { Length: > 0 } log
+                ? line => { lock (StderrLock) { File.AppendAllLines(log, [line]); } }
+                : _ => { },
             ShutdownTimeout = TimeSpan.FromSeconds(10),
         });
         var client = await McpClient.CreateAsync(transport, new McpClientOptions { ClientInfo = new Implementation { Name = "mjmcp-bench", Version = "1.0" } });

@@ -9,6 +9,14 @@ namespace MjMcp.Server;
 /// </summary>
 public sealed class SqliteTaskJournal : SqlTaskJournal
 {
+    /// <summary>
+    /// Every pooled open of this process, one at a time. Microsoft.Data.Sqlite 10's pool can lend one native connection to
+    /// two concurrent openers (it marks a connection active before it names its owner, and a second checkout reclaims it
+    /// as leaked: dotnet/efcore#39008, fixed upstream by #39009). Both then share one handle, and the second BEGIN fails
+    /// with "cannot start a transaction within a transaction" — seen here as journal errors under 100 concurrent
+    /// workflows. A checkout takes microseconds, so serialising it costs nothing measurable.
+    /// </summary>
+    private static readonly Lock PoolCheckout = new();
     private readonly string _connectionString;
 
     /// <summary>Opens (and creates, or migrates) the journal at <paramref name="path"/>.</summary>
@@ -108,7 +116,11 @@ public sealed class SqliteTaskJournal : SqlTaskJournal
     protected override DbConnection Open()
     {
         var connection = new SqliteConnection(_connectionString);
-        connection.Open();
+        lock (PoolCheckout)
+        {
+            connection.Open();
+        }
+
         // Per connection: wait for a second process's lock instead of failing, and in WAL mode sync at
         // checkpoints rather than on every commit (a kill -9 loses nothing; only a power cut may lose the last commits).
         Run(connection, null, "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;");
