@@ -14,7 +14,7 @@ namespace MjMcp.Imaging;
 /// <see cref="Finish"/> ends the stream (and returns its buffers: nothing may be written after it): final, or (for a band of a stream made in parallel) with an empty stored block
 /// that leaves it byte-aligned and open, like zlib's sync flush.
 /// </summary>
-internal sealed class LiteralDeflate(Stream output) : Stream
+internal sealed class LiteralDeflate(Stream output) : WriteOnlyStream
 {
     private const int BlockBytes = 1 << 16;
     private const int Symbols = 257; // 0..255 literals, 256 end of block
@@ -33,18 +33,6 @@ internal sealed class LiteralDeflate(Stream output) : Stream
     private int _written;
     private ulong _bits;
     private int _bitCount;
-
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
@@ -94,12 +82,6 @@ internal sealed class LiteralDeflate(Stream output) : Stream
     public override void Flush()
     {
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // the hot loop: optimised from its first call, not after tiering
     private void WriteBlock(ReadOnlySpan<byte> data)

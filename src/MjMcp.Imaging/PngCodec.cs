@@ -391,22 +391,10 @@ public static class PngCodec
     }
 
     /// <summary>A write-only stream that wraps what is written in IDAT chunks of at most 64 KiB.</summary>
-    private sealed class IdatStream(Stream destination, bool fastCrc) : Stream
+    private sealed class IdatStream(Stream destination, bool fastCrc) : WriteOnlyStream
     {
         private readonly byte[] _buffer = new byte[IdatChunkBytes];
         private int _count;
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {
@@ -432,12 +420,6 @@ public static class PngCodec
             }
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
         protected override void Dispose(bool disposing)
         {
             if (disposing)
@@ -450,22 +432,14 @@ public static class PngCodec
     }
 
     /// <summary>A write-only stream kept as 64 KiB pieces (small-object-heap arrays); <see cref="Seal"/> fixes its length.</summary>
-    private sealed class PieceBuffer : Stream
+    private sealed class PieceBuffer : WriteOnlyStream
     {
         private const int PieceBytes = 1 << 16;
         private readonly List<byte[]> _pieces = [];
         private long _length;
         private long? _sealed;
 
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
         public override long Length => _length;
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         /// <summary>Whatever is written after this is left out (the final block a disposed deflater adds).</summary>
         public void Seal() => _sealed = _length;
@@ -489,8 +463,6 @@ public static class PngCodec
             _pieces.Clear();
         }
 
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
         public override void Write(ReadOnlySpan<byte> buffer)
         {
             while (buffer.Length > 0)
@@ -511,12 +483,6 @@ public static class PngCodec
         public override void Flush()
         {
         }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
 
