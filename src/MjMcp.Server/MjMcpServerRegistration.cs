@@ -82,6 +82,16 @@ public sealed class MjMcpServerOptions
     /// <summary>More hosts previews may be fetched from, besides the provider's (MJMCP_PREVIEW_HOSTS, comma-separated).</summary>
     public IList<string> PreviewHosts { get; } = [];
 
+    /// <summary>
+    /// How finished tasks show their image (MJMCP_PREVIEWS): <c>inline</c> (the default) puts a light JPEG preview in
+    /// the tool result, so an agent sees the grid it picks from; <c>link</c> puts a resource link to
+    /// <c>mj://tasks/{id}/preview.png</c> instead, and the preview is made only when a client reads it. With a real
+    /// provider an inline preview costs a download and a full PNG decode per finished task (tens of milliseconds of CPU
+    /// for a 2048-px grid); <c>link</c> leaves that to the reads, for agents that seldom look.
+    /// </summary>
+    [AllowedValues("inline", "link", ErrorMessage = "must be inline or link: fix MJMCP_PREVIEWS, --previews or MjMcp:Previews (default inline).")]
+    public string Previews { get; set; } = "inline";
+
     /// <summary>Embedded sandbox timing: instant, brisk or realistic.</summary>
     [AllowedValues("instant", "brisk", "realistic", ErrorMessage = "must be one of instant, brisk, realistic: fix MJMCP_SANDBOX_TIMING, --sandbox-timing or MjMcp:SandboxTiming (default brisk).")]
     public string SandboxTiming { get; set; } = "brisk";
@@ -323,7 +333,7 @@ public static class MjMcpServerRegistration
         // Registered before the MCP transport's hosted service: it begins starting the backend (embedded sandbox, webhook
         // receiver) in the background, so initialize and tools/list answer at once; calls that need it await it (BackendGate).
         services.AddHostedService(sp => sp.GetRequiredService<ServerBackend>());
-        services.AddSingleton(new ServerSettings { WaitSeconds = options.WaitSeconds, MaxWaitSeconds = MjMcpServerOptions.MaxWaitSeconds, MaxConcurrentSubmits = options.MaxConcurrentSubmits ?? (options.ApiKey is null ? 0 : 12) });
+        services.AddSingleton(new ServerSettings { WaitSeconds = options.WaitSeconds, MaxWaitSeconds = MjMcpServerOptions.MaxWaitSeconds, MaxConcurrentSubmits = options.MaxConcurrentSubmits ?? (options.ApiKey is null ? 0 : 12), InlinePreviews = !string.Equals(options.Previews, "link", StringComparison.OrdinalIgnoreCase) });
 
         // SIGTERM/SIGINT (the console lifetime) stop the server; in-flight calls get at most 5 s to finish or cancel.
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));

@@ -156,6 +156,12 @@ public static class MjMcpSettings
         new(nameof(MjMcpServerOptions.PreviewHosts), "MJMCP_PREVIEW_HOSTS", "--preview-hosts", "HOSTS", MjMcpSettingKind.Text,
             "More hosts previews may be fetched from, comma-separated (besides the provider's).",
             "cdn.example.com", SetPreviewHosts, o => o.PreviewHosts.Count == 0 ? "(none)" : string.Join(',', o.PreviewHosts)),
+        new(nameof(MjMcpServerOptions.Previews), "MJMCP_PREVIEWS", "--previews", "inline|link", MjMcpSettingKind.Choice,
+            "How a finished task shows its image: inline (default: a light JPEG preview in the tool result) or link (a link to its preview resource, made only when read).",
+            "link", (o, v) => o.Previews = v, o => o.Previews)
+        {
+            Choices = ["inline", "link"],
+        },
         new(nameof(MjMcpServerOptions.BudgetCredits), "MJMCP_BUDGET_CREDITS", "--budget-credits", "N", MjMcpSettingKind.Number,
             "Spending guard: at most this many credits per server process (unset: no limit).",
             "100", (o, v) => o.BudgetCredits = Number(v), o => Shown(o.BudgetCredits))

@@ -22,6 +22,16 @@ public sealed class TaskResource : McpServerResource
             : new ResourceTemplate { Name = "task", Title = "Task", UriTemplate = Prefix + "{id}", MimeType = "application/json", Description = "A task as the journal knows it: operation, stage, status, parent, images, next actions." };
     }
 
+    /// <summary>A link to the preview resource of task <paramref name="taskId"/>, for a tool result (MJMCP_PREVIEWS=link).</summary>
+    public static ResourceLinkBlock PreviewLink(string taskId) => new()
+    {
+        Uri = Prefix + taskId + "/preview.png",
+        Name = "task_preview",
+        Title = "Preview of " + taskId,
+        MimeType = PreviewService.MimeType,
+        Description = $"A light JPEG preview (at most {PreviewService.MaxSide} px) of this task's image, made when read; a grid's quadrants are numbered 1-4.",
+    };
+
     /// <summary>Both task resources.</summary>
     public static IEnumerable<McpServerResource> All() => [new TaskResource(false), new TaskResource(true)];
 

@@ -20,6 +20,12 @@ public sealed class ServerSettings
     /// <summary>Spend control: at most this many generated tool calls submit (and wait) at once, server-wide; 0 = no cap.</summary>
     public int MaxConcurrentSubmits { get; set; }
 
+    /// <summary>
+    /// A finished task's result carries its light preview (true, the default); false: a resource link to the preview
+    /// instead, made only when read (MJMCP_PREVIEWS=link).
+    /// </summary>
+    public bool InlinePreviews { get; set; } = true;
+
     /// <summary>Describes the backend, for logs and the hello line.</summary>
     public string Backend { get; set; } = "provider";
 }
@@ -434,6 +440,18 @@ public sealed partial class ToolRuntime
 
         var urls = TaskView.ImageUrls(Rules, record, response);
         var (previewUrl, grid) = PreviewService.Choose(urls, response.OriginalImageUrl);
+        if (!_settings.InlinePreviews)
+        {
+            // Off the call's path: no download or decode now; a client that wants to look reads the link.
+            var linked = Report(record, response, null, null);
+            if (previewUrl is not null)
+            {
+                linked.Content.Add(TaskResource.PreviewLink(taskId));
+            }
+
+            return linked;
+        }
+
         var preview = previewUrl is null ? null : await _previews.TryGetAsync(previewUrl, taskId, grid, cancellationToken).ConfigureAwait(false);
         return Report(record, response, null, preview);
     }
