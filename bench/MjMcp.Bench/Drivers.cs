@@ -3,6 +3,7 @@ using System.Text.Json;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 using MjMcp.Sandbox;
+using MjMcp.Server;
 
 namespace MjMcp.Bench;
 
@@ -15,12 +16,17 @@ internal interface IWorkflowDriver : IAsyncDisposable
     Task RunAsync(int i, List<double>? callSeconds);
 }
 
-/// <summary>The SDK alone, straight to a sandbox (the typed client of the shipped spec, its default polling, no webhook).</summary>
+/// <summary>
+/// The SDK alone, straight to a sandbox (the typed client of the shipped spec): with its default polling and no webhook,
+/// or with webhooks through the server library's receiver (<see cref="WebhookReceiver"/>, the code mjmcp runs for its
+/// embedded sandbox), so that each mjmcp mode has a baseline doing the same waiting.
+/// </summary>
 internal sealed class SdkDriver : IWorkflowDriver
 {
     private readonly SandboxServer _sandbox;
     private readonly MidjourneyClient _mj;
     private readonly HttpClient _http = new();
+    private WebhookReceiver? _webhooks;
 
     private SdkDriver(SandboxServer sandbox)
     {
@@ -28,9 +34,21 @@ internal sealed class SdkDriver : IWorkflowDriver
         _mj = new MidjourneyClient(_http, new MidjourneyOptions { BaseUrl = sandbox.BaseUrl, ApiKey = Bench.SandboxKey });
     }
 
-    public string Label => "SDK straight to a sandbox";
+    public string Label => _webhooks is null ? "SDK straight to a sandbox (polling)" : "SDK straight to a sandbox, webhooks";
 
-    public static async Task<SdkDriver> StartAsync() => new(await Bench.StartSandboxAsync());
+    /// <summary>Webhooks are on: the baseline of mjmcp's default mode.</summary>
+    public bool Webhooks => _webhooks is not null;
+
+    public static async Task<SdkDriver> StartAsync(bool webhooks = false)
+    {
+        var driver = new SdkDriver(await Bench.StartSandboxAsync());
+        if (webhooks)
+        {
+            driver._webhooks = await WebhookReceiver.StartAsync(driver._mj, new WebhookReceiverOptions());
+        }
+
+        return driver;
+    }
 
     public async Task RunAsync(int i, List<double>? callSeconds)
     {
@@ -51,6 +69,11 @@ internal sealed class SdkDriver : IWorkflowDriver
 
     public async ValueTask DisposeAsync()
     {
+        if (_webhooks is not null)
+        {
+            await _webhooks.DisposeAsync();
+        }
+
         _http.Dispose();
         await _sandbox.DisposeAsync();
         Bench.Delete(_sandbox.Options.DataDirectory);
@@ -69,15 +92,18 @@ internal sealed class McpDriver : IWorkflowDriver
     private readonly SandboxServer? _sandbox;
     private int _waitCalls;
 
-    private McpDriver(string label, McpClient client, SandboxServer? sandbox, string dataDir)
+    private McpDriver(string label, McpClient client, SandboxServer? sandbox, string dataDir, McpMode mode)
     {
         Label = label;
+        Mode = mode;
         _client = client;
         _sandbox = sandbox;
         DataDir = dataDir;
     }
 
     public string Label { get; }
+
+    public McpMode Mode { get; }
 
     public string DataDir { get; }
 
@@ -87,8 +113,11 @@ internal sealed class McpDriver : IWorkflowDriver
     /// <summary>The server process (found by its unique data directory on the command line).</summary>
     public int? Pid => Machine.FindPid(DataDir);
 
-    public static async Task<McpDriver> StartAsync(Build build, bool embedded)
+    public static async Task<McpDriver> StartAsync(Build build, bool embedded) => await StartAsync(build, embedded ? McpMode.Embedded : McpMode.Provider);
+
+    public static async Task<McpDriver> StartAsync(Build build, McpMode mode)
     {
+        var embedded = mode == McpMode.Embedded;
         var sandbox = embedded ? null : await Bench.StartSandboxAsync();
         var dataDir = Bench.TempDir("server");
         var env = new Dictionary<string, string?>
@@ -100,6 +129,7 @@ internal sealed class McpDriver : IWorkflowDriver
             ["MJMCP_WAIT_SECONDS"] = string.Empty, // the default (40 s)
             // With a key the server would hold 100 workflows to 12 jobs at once (spend cap); the SDK side has no cap.
             ["MJMCP_MAX_CONCURRENT_SUBMITS"] = sandbox is null ? string.Empty : "0",
+            ["MJMCP_PREVIEWS"] = mode == McpMode.ProviderLink ? "link" : string.Empty,
         };
         var transport = new StdioClientTransport(new StdioClientTransportOptions
         {
@@ -114,8 +144,13 @@ internal sealed class McpDriver : IWorkflowDriver
             ShutdownTimeout = TimeSpan.FromSeconds(10),
         });
         var client = await McpClient.CreateAsync(transport, new McpClientOptions { ClientInfo = new Implementation { Name = "mjmcp-bench", Version = "1.0" } });
-        var label = embedded ? $"mjmcp {build.Label}, default (embedded sandbox)" : $"MCP: mjmcp {build.Label} → sandbox";
-        return new McpDriver(label, client, sandbox, dataDir);
+        var label = mode switch
+        {
+            McpMode.Embedded => $"mjmcp {build.Label}, default (embedded sandbox)",
+            McpMode.ProviderLink => $"MCP: mjmcp {build.Label} → sandbox, previews as links",
+            _ => $"MCP: mjmcp {build.Label} → sandbox",
+        };
+        return new McpDriver(label, client, sandbox, dataDir, mode);
     }
 
     public async Task RunAsync(int i, List<double>? callSeconds)
@@ -161,6 +196,19 @@ internal sealed class McpDriver : IWorkflowDriver
 
         Bench.Delete(DataDir);
     }
+}
+
+/// <summary>How an mjmcp process is run.</summary>
+internal enum McpMode
+{
+    /// <summary>A key, a sandbox in the bench process as "the provider": polling, inline previews from the downloaded PNG.</summary>
+    Provider,
+
+    /// <summary>As <see cref="Provider"/>, with MJMCP_PREVIEWS=link: no preview is made on the call.</summary>
+    ProviderLink,
+
+    /// <summary>The default mode: no key, its own embedded sandbox, webhooks, previews handed over by the sandbox.</summary>
+    Embedded,
 }
 
 /// <summary>An mjmcp build to run: NativeAOT (the binary) or JIT (dotnet mjmcp.dll).</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using static MjMcp.Bench.Stats;
@@ -14,11 +15,31 @@ internal static class Overhead
     {
         var loadBefore = Machine.Load();
         Bench.Log("(a) tool-call overhead: starting the sides");
-        var sides = new List<IWorkflowDriver> { await SdkDriver.StartAsync() };
-        foreach (var build in builds)
+        // Two baselines, each doing the waiting of the mjmcp modes compared with it: the SDK polling (as mjmcp with a key,
+        // previews inline or as links) and the SDK with webhooks (as mjmcp's default mode, whose embedded sandbox hands
+        // over the previews it made while rendering; the baseline's sandbox makes them too).
+        var polling = await SdkDriver.StartAsync();
+        var hooked = await SdkDriver.StartAsync(webhooks: true);
+        var sides = new List<IWorkflowDriver>();
+        if (settings.Modes.Any(m => m != McpMode.Embedded))
         {
-            sides.Add(await McpDriver.StartAsync(build, embedded: false));
+            sides.Add(polling);
         }
+
+        if (settings.Modes.Contains(McpMode.Embedded))
+        {
+            sides.Add(hooked);
+        }
+
+        foreach (var mode in settings.Modes)
+        {
+            foreach (var build in builds)
+            {
+                sides.Add(await McpDriver.StartAsync(build, mode));
+            }
+        }
+
+        IWorkflowDriver BaselineOf(IWorkflowDriver side) => side is McpDriver { Mode: McpMode.Embedded } ? hooked : polling;
 
         var walls = sides.ToDictionary(s => s, _ => new List<double>());
         var failures = sides.ToDictionary(s => s, _ => 0);
@@ -27,6 +48,10 @@ internal static class Overhead
         // The server's own CPU time per workflow during the rounds at once (JSON-RPC, journal, previews): what mjmcp adds
         // on top of the SDK's work, which both sides do (the SDK side's runs in this process, beside both sandboxes).
         var serverCpu = sides.ToDictionary(s => s, _ => new List<double>());
+
+        // And this process's (the clients, the sandboxes in it, the SDK baselines' webhook receiver): with the server's,
+        // the CPU a side costs in all, a steadier comparison than wall time on a shared machine.
+        var benchCpu = sides.ToDictionary(s => s, _ => new List<double>());
         var pids = sides.ToDictionary(s => s, s => s is McpDriver mcp ? mcp.Pid : null);
         try
         {
@@ -45,7 +70,9 @@ internal static class Overhead
                 {
                     var side = sides[(round + j) % sides.Count];
                     var cpuBefore = pids[side] is { } pid ? Machine.CpuSeconds(pid) : double.NaN;
+                    var ownBefore = Process.GetCurrentProcess().TotalProcessorTime;
                     var (seconds, failed) = await Bench.ConcurrentAsync(side, settings.Workflows, next);
+                    benchCpu[side].Add((Process.GetCurrentProcess().TotalProcessorTime - ownBefore).TotalSeconds / settings.Workflows);
                     if (pids[side] is { } after)
                     {
                         serverCpu[side].Add((Machine.CpuSeconds(after) - cpuBefore) / settings.Workflows);
@@ -54,7 +81,7 @@ internal static class Overhead
                     next += settings.Workflows;
                     walls[side].Add(seconds);
                     failures[side] += failed;
-                    Bench.Log(string.Create(CultureInfo.InvariantCulture, $"  round {round + 1}: {settings.Workflows} workflows, {side.Label}: {seconds:0.0} s, {failed} failed{(serverCpu[side].Count > round ? $", server CPU {serverCpu[side][round]:0.000} s per workflow" : string.Empty)}"));
+                    Bench.Log(string.Create(CultureInfo.InvariantCulture, $"  round {round + 1}: {settings.Workflows} workflows, {side.Label}: {seconds:0.0} s, {failed} failed, bench CPU {benchCpu[side][round]:0.000} s{(serverCpu[side].Count > round ? $", server CPU {serverCpu[side][round]:0.000} s" : string.Empty)} per workflow"));
                 }
             }
 
@@ -74,31 +101,35 @@ internal static class Overhead
         }
         finally
         {
-            foreach (var side in sides)
+            foreach (var side in sides.Union([polling, hooked]))
             {
                 await side.DisposeAsync();
             }
         }
 
         var loadAfter = Machine.Load();
-        var sdk = sides[0];
         md.AppendLine("## a. Tool-call overhead: one mjmcp process vs the SDK alone");
         md.AppendLine();
-        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Workflow imagine → upscale_1x → pan (3 calls), **{settings.Workflows} at once**, then one call at a time. Real size: 1024-px candidates, 2048-px grids, the server's default timing (brisk: 0.5 s queued, 3 s running), previews on (mjmcp's default), default wait (40 s, then wait_task). Each side has its own sandbox in the bench process (so rendering costs the same on both sides); mjmcp has a key and treats its sandbox as the provider, so **both sides poll identically** (the SDK's default polling, no webhooks) and mjmcp's spend cap is off (the SDK side has none). A warm-up round of {settings.WarmUp} workflows ran first on every side, in the same processes; then {settings.Rounds} rounds, interleaved (the order rotating each round). Times: median (min–max) over the rounds. Server CPU: the mjmcp process's user + system time during the rounds at once, per workflow (/proc; its previews, JSON-RPC and journal)."));
+        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Workflow imagine → upscale_1x → pan (3 calls), **{settings.Workflows} at once**, then one call at a time. Real size: 1024-px candidates, 2048-px grids, the server's default timing (brisk: 0.5 s queued, 3 s running), previews on (mjmcp's default) unless the row says otherwise, default wait (40 s, then wait_task). Each side has its own sandbox (so rendering costs the same on every side), compared with the baseline that waits the same way. **With a key** (the rows marked → sandbox): mjmcp treats a sandbox in the bench process as the provider, so it and the SDK baseline **poll identically** (the SDK's default polling, no webhooks), and mjmcp's spend cap is off (the SDK side has none); its previews are made from the downloaded PNG (inline, the default) or not made on the call at all (`MJMCP_PREVIEWS=link`). **Default mode** (no key): mjmcp's embedded sandbox renders inside the server process, sends webhooks to the server's receiver and hands over the previews it made while rendering; its baseline is the SDK with webhooks through the same receiver code (`WebhookReceiver`), against a sandbox in the bench process. A warm-up round of {settings.WarmUp} workflows ran first on every side, in the same processes; then {settings.Rounds} rounds, interleaved (the order rotating each round). Times: median (min–max) over the rounds. CPU, per workflow during the rounds at once: the bench process's (its clients, the sandboxes in it, the SDK's webhook receiver) and the mjmcp process's (/proc; its previews, JSON-RPC and journal, and in the default mode its sandbox's rendering too), user + system time; in all, their sum: on 2 shared cores the wall time follows it."));
         md.AppendLine();
-        Bench.Table(md, ["side", $"{settings.Workflows} workflows at once, s", "tool calls/s", "failed", "one call at a time, median s (min–max)", "server CPU per workflow, s"], sides.Select(s => new[]
+        // Per round, the CPU a side cost in all (this process + its server).
+        List<double> TotalCpu(IWorkflowDriver side) => serverCpu[side].Count == 0 ? benchCpu[side] : [.. benchCpu[side].Zip(serverCpu[side], (b, m) => b + m)];
+        Bench.Table(md, ["side", $"{settings.Workflows} workflows at once, s", "tool calls/s", "failed", "one call at a time, median s (min–max)", "bench process CPU per workflow, s", "mjmcp CPU per workflow, s", "CPU in all per workflow, s"], sides.Select(s => new[]
         {
             s.Label,
             Spread(walls[s]),
             F(3 * settings.Workflows / Median(walls[s]), "0.0"),
             I(failures[s]),
             Spread(calls[s], "0.00"),
+            Spread(benchCpu[s], "0.000"),
             serverCpu[s].Count > 0 ? Spread(serverCpu[s], "0.000") : "–",
+            Spread(TotalCpu(s), "0.000"),
         }));
-        foreach (var mcp in sides.Skip(1))
+        foreach (var mcp in sides.OfType<McpDriver>())
         {
+            var sdk = BaselineOf(mcp);
             var paired = walls[mcp].Zip(walls[sdk], (m, s) => m / s).ToList();
-            md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"- **Ratio MCP/SDK ({mcp.Label}):** {settings.Workflows} at once **{F(Median(walls[mcp]) / Median(walls[sdk]), "0.00")}×** (per round: {string.Join(", ", paired.Select(r => F(r, "0.00")))}); one call at a time **{F(Median(calls[mcp]) / Median(calls[sdk]), "0.00")}×** (medians of {calls[mcp].Count} calls each)."));
+            md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"- **Ratio MCP/SDK ({mcp.Label} ÷ {sdk.Label}):** {settings.Workflows} at once **{F(Median(walls[mcp]) / Median(walls[sdk]), "0.00")}×** (per round: {string.Join(", ", paired.Select(r => F(r, "0.00")))}); one call at a time **{F(Median(calls[mcp]) / Median(calls[sdk]), "0.00")}×** (medians of {calls[mcp].Count} calls each); CPU in all {F(Median(TotalCpu(mcp)) / Median(TotalCpu(sdk)), "0.00")}×."));
         }
 
         md.AppendLine($"- {Bench.Load(loadBefore, loadAfter)}.");

@@ -6,7 +6,7 @@ using static MjMcp.Bench.Stats;
 
 // The benchmark runner behind bench/run.sh (see there): measures sections a–f and writes docs/benchmarks.md.
 // Usage: MjMcp.Bench --out FILE --commit SHA [--jit DLL] [--aot BINARY] [--startup JSON] [--quick] [--sections abcd]
-//        [--rounds N] [--workflows N] [--baseline-imaging MjMcp.Imaging.Baseline.dll]
+//        [--rounds N] [--workflows N] [--baseline-imaging MjMcp.Imaging.Baseline.dll] [--modes provider,link,embedded]
 string? Value(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 var quick = args.Contains("--quick");
 var settings = new Settings
@@ -15,6 +15,15 @@ var settings = new Settings
     Workflows = int.TryParse(Value("--workflows"), CultureInfo.InvariantCulture, out var w) ? w : quick ? 20 : 100,
     WarmUp = quick ? 5 : 10,
     Sequential = quick ? 1 : 2,
+    Modes = Value("--modes") is { } modes
+        ? [.. modes.Split(',').Select(m => m.Trim() switch
+        {
+            "provider" => McpMode.Provider,
+            "link" => McpMode.ProviderLink,
+            "embedded" => McpMode.Embedded,
+            _ => throw new ArgumentException($"--modes: '{m}' is not provider, link or embedded"),
+        })]
+        : [McpMode.Provider, McpMode.ProviderLink, McpMode.Embedded],
 };
 var sections = Value("--sections") ?? "abcde";
 var output = Value("--out") ?? throw new ArgumentException("--out FILE is required");
@@ -151,5 +160,8 @@ namespace MjMcp.Bench
         public int WarmUp { get; init; }
 
         public int Sequential { get; init; }
+
+        /// <summary>Section a's mjmcp modes (--modes provider,link,embedded; default all three).</summary>
+        public IReadOnlyList<McpMode> Modes { get; init; } = [McpMode.Provider, McpMode.ProviderLink, McpMode.Embedded];
     }
 }
