@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using JpegLibrary;
 
 namespace MjMcp.Imaging;
@@ -42,34 +44,103 @@ public static class JpegCodec
         return output.WrittenSpan.ToArray();
     }
 
-    /// <summary>Feeds 8x8 blocks of Y, Cb or Cr (JFIF, BT.601 full range) to the encoder; edge blocks repeat the last row and column.</summary>
-    private sealed class RgbaReader(RgbaImage image) : JpegBlockInputReader
+    /// <summary>
+    /// Feeds 8x8 blocks of Y, Cb or Cr (JFIF, BT.601 full range) to the encoder; edge blocks repeat the last row and
+    /// column. The three planes are converted once, up front, with vectors where the machine has them (the encoder asks
+    /// for each block once per component: converting per block would convert every pixel three times).
+    /// </summary>
+    private sealed class RgbaReader : JpegBlockInputReader
     {
-        public override int Width => image.Width;
+        private readonly int _width;
+        private readonly int _height;
+        private readonly int _paddedWidth;
+        private readonly short[] _planes;
+        private readonly int _planeSize;
 
-        public override int Height => image.Height;
+        public RgbaReader(RgbaImage image)
+        {
+            _width = image.Width;
+            _height = image.Height;
+            _paddedWidth = (_width + 7) & ~7;
+            var paddedHeight = (_height + 7) & ~7;
+            _planeSize = _paddedWidth * paddedHeight;
+            _planes = new short[3 * _planeSize];
+            var y = _planes.AsSpan(0, _planeSize);
+            var cb = _planes.AsSpan(_planeSize, _planeSize);
+            var cr = _planes.AsSpan(2 * _planeSize, _planeSize);
+            for (var row = 0; row < _height; row++)
+            {
+                var at = row * _paddedWidth;
+                ToYCbCr(image.Pixels.AsSpan(row * _width * 4, _width * 4), y.Slice(at, _width), cb.Slice(at, _width), cr.Slice(at, _width));
+                for (var x = _width; x < _paddedWidth; x++)
+                {
+                    y[at + x] = y[at + _width - 1];
+                    cb[at + x] = cb[at + _width - 1];
+                    cr[at + x] = cr[at + _width - 1];
+                }
+            }
+
+            var last = (_height - 1) * _paddedWidth;
+            for (var row = _height; row < paddedHeight; row++)
+            {
+                y.Slice(last, _paddedWidth).CopyTo(y[(row * _paddedWidth)..]);
+                cb.Slice(last, _paddedWidth).CopyTo(cb[(row * _paddedWidth)..]);
+                cr.Slice(last, _paddedWidth).CopyTo(cr[(row * _paddedWidth)..]);
+            }
+        }
+
+        public override int Width => _width;
+
+        public override int Height => _height;
 
         public override void ReadBlock(ref short blockRef, int componentIndex, int x, int y)
         {
-            var pixels = image.Pixels;
+            // The planes are padded to whole blocks, so a block is eight rows of eight values, copied as they are.
+            ref var plane = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_planes), (componentIndex * _planeSize) + (y * _paddedWidth) + x);
             for (var row = 0; row < 8; row++)
             {
-                var sy = Math.Min(y + row, image.Height - 1);
-                for (var col = 0; col < 8; col++)
-                {
-                    var sx = Math.Min(x + col, image.Width - 1);
-                    var i = ((sy * image.Width) + sx) * 4;
-                    int r = pixels[i], g = pixels[i + 1], b = pixels[i + 2];
+                Unsafe.CopyBlockUnaligned(
+                    ref Unsafe.As<short, byte>(ref Unsafe.Add(ref blockRef, row * 8)),
+                    ref Unsafe.As<short, byte>(ref Unsafe.Add(ref plane, row * _paddedWidth)),
+                    8 * sizeof(short));
+            }
+        }
 
-                    // Fixed-point (16-bit) BT.601: integer maths only, so the bytes are the same on every machine.
-                    var value = componentIndex switch
-                    {
-                        0 => ((19595 * r) + (38470 * g) + (7471 * b) + 32768) >> 16,
-                        1 => ((-11059 * r) - (21709 * g) + (32768 * b) + (128 << 16) + 32767) >> 16,
-                        _ => ((32768 * r) - (27439 * g) - (5329 * b) + (128 << 16) + 32767) >> 16,
-                    };
-                    Unsafe.Add(ref blockRef, (row * 8) + col) = (short)Math.Clamp(value, 0, 255);
+        /// <summary>
+        /// One row of RGBA to Y, Cb and Cr in fixed-point (16-bit) BT.601: integer maths only, so the bytes are the same
+        /// on every machine, and the vector and scalar loops agree exactly (each value lies in 0–255 without clamping:
+        /// the weights of each row sum to 65536 or 0).
+        /// </summary>
+        internal static void ToYCbCr(ReadOnlySpan<byte> rgba, Span<short> y, Span<short> cb, Span<short> cr)
+        {
+            var pixels = MemoryMarshal.Cast<byte, uint>(rgba);
+            var i = 0;
+            if (Vector256.IsHardwareAccelerated && BitConverter.IsLittleEndian)
+            {
+                var mask = Vector256.Create(0xFFu).AsInt32();
+                var half = Vector256.Create(32768);
+                var offset = Vector256.Create((128 << 16) + 32767);
+                for (; i <= pixels.Length - Vector256<uint>.Count; i += Vector256<uint>.Count)
+                {
+                    var p = Vector256.Create(pixels.Slice(i, Vector256<uint>.Count)).AsInt32();
+                    var r = p & mask;
+                    var g = Vector256.ShiftRightLogical(p, 8) & mask;
+                    var b = Vector256.ShiftRightLogical(p, 16) & mask;
+                    var luma = Vector256.ShiftRightArithmetic((r * 19595) + (g * 38470) + (b * 7471) + half, 16);
+                    var blue = Vector256.ShiftRightArithmetic((b * 32768) - (r * 11059) - (g * 21709) + offset, 16);
+                    var red = Vector256.ShiftRightArithmetic((r * 32768) - (g * 27439) - (b * 5329) + offset, 16);
+                    Vector256.Narrow(luma, luma).GetLower().CopyTo(y[i..]);
+                    Vector256.Narrow(blue, blue).GetLower().CopyTo(cb[i..]);
+                    Vector256.Narrow(red, red).GetLower().CopyTo(cr[i..]);
                 }
+            }
+
+            for (; i < y.Length; i++)
+            {
+                int r = rgba[i * 4], g = rgba[(i * 4) + 1], b = rgba[(i * 4) + 2];
+                y[i] = (short)(((19595 * r) + (38470 * g) + (7471 * b) + 32768) >> 16);
+                cb[i] = (short)(((-11059 * r) - (21709 * g) + (32768 * b) + (128 << 16) + 32767) >> 16);
+                cr[i] = (short)(((32768 * r) - (27439 * g) - (5329 * b) + (128 << 16) + 32767) >> 16);
             }
         }
     }

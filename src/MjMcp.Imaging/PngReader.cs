@@ -23,9 +23,10 @@ internal sealed class PngReader : IDisposable
         Height = height;
         Channels = channels;
 
-        // 16 bytes to spare: PngRows.ExpandRgb reads 16 bytes per 12 it uses.
-        _current = new byte[(width * channels) + 16];
-        _previous = new byte[(width * channels) + 16];
+        // Each buffer holds a row's filter byte, then the row, then 16 bytes to spare (PngRows.ExpandRgb reads 16 bytes
+        // per 12 it uses): the filter byte and the row come in one read from the inflater.
+        _current = new byte[1 + (width * channels) + 16];
+        _previous = new byte[1 + (width * channels) + 16];
         _inflater = new ZLibStream(new IdatReadStream(source), CompressionMode.Decompress);
     }
 
@@ -70,25 +71,19 @@ internal sealed class PngReader : IDisposable
 
         (_previous, _current) = (_current, _previous);
         var stride = Width * Channels;
-        var row = _current.AsSpan(0, stride);
         try
         {
-            var filter = _inflater.ReadByte();
-            if (filter < 0)
-            {
-                throw new InvalidDataException("The PNG's image data ends early.");
-            }
-
-            _inflater.ReadExactly(row);
-            PngRows.Unfilter(filter, row, _previous.AsSpan(0, stride), Channels); // zeros above the first row
+            _inflater.ReadExactly(_current.AsSpan(0, 1 + stride));
         }
         catch (EndOfStreamException ex)
         {
             throw new InvalidDataException("The PNG's image data ends early.", ex);
         }
 
+        var row = _current.AsSpan(1, stride);
+        PngRows.Unfilter(_current[0], row, _previous.AsSpan(1, stride), Channels); // zeros above the first row
         _rowsRead++;
-        return _current.AsSpan(0, stride);
+        return row;
     }
 
     /// <summary>Every row into a new RGBA image (its array from <see cref="PixelPool"/>: every pixel is written).</summary>
@@ -108,7 +103,7 @@ internal sealed class PngReader : IDisposable
                 }
                 else
                 {
-                    PngRows.ExpandRgb(_current, Width, target);
+                    PngRows.ExpandRgb(_current.AsSpan(1), Width, target);
                 }
             }
 
