@@ -73,12 +73,15 @@ public sealed class PreviewCostTests
     }
 
     [Theory]
-    [InlineData(512, 512, 90)]
-    [InlineData(512, 287, 80)]
-    [InlineData(13, 7, 90)] // padded blocks on both edges, a row shorter than a vector
-    [InlineData(1, 1, 50)]
-    [InlineData(100, 37, 25)]
-    public void TheJpegEqualsAPerPixelConversionsBytes(int width, int height, int quality)
+    [InlineData(512, 512, 90, false)]
+    [InlineData(512, 512, 90, true)] // the light preview's 4:2:0
+    [InlineData(512, 287, 80, true)]
+    [InlineData(13, 7, 90, false)] // padded blocks on both edges, a row shorter than a vector
+    [InlineData(13, 7, 90, true)]
+    [InlineData(1, 1, 50, true)]
+    [InlineData(100, 37, 25, false)]
+    [InlineData(17, 33, 70, true)] // one past a 16-px unit each way
+    public void TheJpegEqualsAPerPixelConversionsBytes(int width, int height, int quality, bool subsample)
     {
         var random = new Random(width * height);
         var pixels = new byte[width * height * 4];
@@ -86,10 +89,14 @@ public sealed class PreviewCostTests
         pixels[0] = pixels[1] = pixels[2] = 255;
         pixels[^4] = pixels[^3] = pixels[^2] = 0;
         var image = new RgbaImage(width, height, pixels);
-        Assert.Equal(ReferenceJpeg(image, quality), JpegCodec.Encode(image, quality));
+        Assert.Equal(ReferenceJpeg(image, quality, subsample), JpegCodec.Encode(image, quality, subsample));
 
         var picture = Pictures.Thumbnail(Grid.Value, Math.Max(width, height));
-        Assert.Equal(ReferenceJpeg(picture, quality), JpegCodec.Encode(picture, quality));
+        Assert.Equal(ReferenceJpeg(picture, quality, subsample), JpegCodec.Encode(picture, quality, subsample));
+        if (!subsample)
+        {
+            Assert.Equal(ReferenceJpeg(picture, quality, false), JpegCodec.Encode(picture, quality));
+        }
     }
 
     [Fact]
@@ -115,7 +122,7 @@ public sealed class PreviewCostTests
     }
 
     /// <summary>The encoding JpegCodec had before: the same settings, each block converted pixel by pixel as asked for.</summary>
-    private static byte[] ReferenceJpeg(RgbaImage image, int quality)
+    private static byte[] ReferenceJpeg(RgbaImage image, int quality, bool subsample)
     {
         var encoder = new JpegEncoder();
         encoder.SetQuantizationTable(JpegStandardQuantizationTable.ScaleByQuality(JpegStandardQuantizationTable.GetLuminanceTable(JpegElementPrecision.Precision8Bit, 0), quality));
@@ -124,7 +131,7 @@ public sealed class PreviewCostTests
         encoder.SetHuffmanTable(false, 0);
         encoder.SetHuffmanTable(true, 1);
         encoder.SetHuffmanTable(false, 1);
-        encoder.AddComponent(0, 0, 0, 0, 1, 1);
+        encoder.AddComponent(0, 0, 0, 0, subsample ? (byte)2 : (byte)1, subsample ? (byte)2 : (byte)1);
         encoder.AddComponent(1, 1, 1, 1, 1, 1);
         encoder.AddComponent(2, 1, 1, 1, 1, 1);
         encoder.SetInputReader(new PerPixelReader(image));
