@@ -19,6 +19,14 @@ public static class PngThumbnail
         return TryDecode(stream, maxSide);
     }
 
+    /// <summary>As the span overload, read in place (a grid's PNG is megabytes: no copy).</summary>
+    public static RgbaImage? TryDecode(byte[] png, int maxSide)
+    {
+        ArgumentNullException.ThrowIfNull(png);
+        using var stream = new MemoryStream(png, writable: false);
+        return TryDecode(stream, maxSide);
+    }
+
     /// <summary>
     /// The thumbnail of the PNG read from <paramref name="png"/> (from its current position; the compressed data is read
     /// chunk by chunk as it is inflated, never held whole), or null as for the span overload.
