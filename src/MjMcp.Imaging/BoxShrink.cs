@@ -29,6 +29,9 @@ internal sealed class BoxShrink
 
     // Otherwise (shrinking by more than 257 rows a box, or boxes so large a sum passes 32 bits): 64-bit sums.
     private readonly long[]? _wide;
+    // Per box, the multiplier that divides its sum by its pixel count (see Divide), for the two row counts boxes have.
+    private readonly ulong[][] _magic = new ulong[2][];
+    private readonly int[] _magicRows = [0, 0];
     private int _y;
     private int _sourceRow;
     private int _rowsInBox;
@@ -201,13 +204,43 @@ internal sealed class BoxShrink
         }
     }
 
+    /// <summary>
+    /// The division multipliers for boxes of <paramref name="rows"/> rows: floor(s / n) is the high half of M * s with
+    /// M = floor((2^64 - 1) / n) + 1, exact for every 32-bit s and n >= 2 (Lemire, Kaser and Kurz, "Faster remainder
+    /// by direct computation", 2019); a multiply instead of a division per channel. M is 0 for n = 1 (handled apart).
+    /// Hand-written because the runtime only does this for divisors known when compiling.
+    /// </summary>
+    private ulong[] Magic(int rows)
+    {
+        var slot = _magicRows[0] == rows ? 0 : _magicRows[1] == rows ? 1 : -1;
+        if (slot >= 0)
+        {
+            return _magic[slot];
+        }
+
+        slot = _magic[0] is null ? 0 : 1;
+        var magic = _magic[slot] ?? new ulong[_w];
+        for (var x = 0; x < _w; x++)
+        {
+            var n = (ulong)rows * (ulong)(_columnStart[x + 1] - _columnStart[x]);
+            magic[x] = n == 1 ? 0 : (ulong.MaxValue / n) + 1;
+        }
+
+        _magic[slot] = magic;
+        _magicRows[slot] = rows;
+        return magic;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte Divide(uint sum, ulong magic) => magic == 0 ? (byte)sum : (byte)Math.BigMul(magic, sum, out _);
+
     private void EmitNarrowRgb(ushort[] sums, Span<byte> pixels)
     {
         // Indexed through refs: the boxes partition the row (checked in the constructor's arithmetic), so no bounds checks.
         ref var column = ref MemoryMarshal.GetArrayDataReference(sums);
         ref var output = ref MemoryMarshal.GetReference(pixels);
         var starts = _columnStart;
-        var rows = (uint)_rowsInBox;
+        var magic = Magic(_rowsInBox);
         for (var x = 0; x < _w; x++)
         {
             int s0 = starts[x], s1 = starts[x + 1];
@@ -219,11 +252,11 @@ internal sealed class BoxShrink
                 b += Unsafe.Add(ref column, s + 2);
             }
 
-            var n = rows * (uint)(s1 - s0);
+            var m = magic[x];
             ref var o = ref Unsafe.Add(ref output, x * 4);
-            o = (byte)(r / n);
-            Unsafe.Add(ref o, 1) = (byte)(g / n);
-            Unsafe.Add(ref o, 2) = (byte)(b / n);
+            o = Divide(r, m);
+            Unsafe.Add(ref o, 1) = Divide(g, m);
+            Unsafe.Add(ref o, 2) = Divide(b, m);
             Unsafe.Add(ref o, 3) = 255; // RGB: opaque, as 255s averaged
         }
     }
@@ -233,7 +266,7 @@ internal sealed class BoxShrink
         ref var column = ref MemoryMarshal.GetArrayDataReference(sums);
         ref var output = ref MemoryMarshal.GetReference(pixels);
         var starts = _columnStart;
-        var rows = (uint)_rowsInBox;
+        var magic = Magic(_rowsInBox);
         for (var x = 0; x < _w; x++)
         {
             int s0 = starts[x], s1 = starts[x + 1];
@@ -246,12 +279,12 @@ internal sealed class BoxShrink
                 a += Unsafe.Add(ref column, s + 3);
             }
 
-            var n = rows * (uint)(s1 - s0);
+            var m = magic[x];
             ref var o = ref Unsafe.Add(ref output, x * 4);
-            o = (byte)(r / n);
-            Unsafe.Add(ref o, 1) = (byte)(g / n);
-            Unsafe.Add(ref o, 2) = (byte)(b / n);
-            Unsafe.Add(ref o, 3) = (byte)(a / n);
+            o = Divide(r, m);
+            Unsafe.Add(ref o, 1) = Divide(g, m);
+            Unsafe.Add(ref o, 2) = Divide(b, m);
+            Unsafe.Add(ref o, 3) = Divide(a, m);
         }
     }
 
