@@ -9,7 +9,7 @@ namespace MjMcp.Imaging.Tests;
 /// decoding, or an image's rows) the pixels of the pixel-by-pixel <see cref="Pictures.ThumbnailReference"/>, and the
 /// JPEG encoder with its colour planes converted once the bytes of a per-block, per-pixel conversion.
 /// </summary>
-public sealed class PreviewCostTests
+public sealed class PreviewFastPathTests
 {
     private static readonly Lazy<RgbaImage> Grid = new(() =>
     {
