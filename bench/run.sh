@@ -8,7 +8,8 @@
 #      from that commit into $BENCH_OUT/baseline-imaging) against now
 #   e. cold start: spawn → initialize → tools/list vs the Node reference server (needs Node.js and npm)
 #   f. 1 vs 3 replicas over Streamable HTTP on one PostgreSQL journal: throughput, p50/p95 (the HttpReplicaTests test)
-# Usage: bash bench/run.sh [--quick] [--sections abcdef] [--out FILE] [--body-from FILE]
+#   g. preview cost: the with-key light preview of a 2048² grid and a 1024² upscale, stage by stage, vs inflating alone
+# Usage: bash bench/run.sh [--quick] [--sections abcdefg] [--out FILE] [--body-from FILE]
 #   --body-from: keep the sections of an earlier report (e.g. docs/benchmarks.md) and add the ones measured now.
 #   --quick: one round, 20 workflows (a few minutes); the full run takes about 40 minutes on 2 cores.
 # BENCH_OUT (default /tmp/mjmcp-bench) holds the builds. Builds use -m:1 (shared machines).
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
 quick=""
-sections="abcdef"
+sections="abcdefg"
 out="docs/benchmarks.md"
 body_from=""
 while [ $# -gt 0 ]; do
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --sections) sections="$2"; shift ;;
     --out) out="$2"; shift ;;
     --body-from) body_from="$2"; shift ;;
-    *) echo "usage: bash bench/run.sh [--quick] [--sections abcdef] [--out FILE] [--body-from FILE]" >&2; exit 2 ;;
+    *) echo "usage: bash bench/run.sh [--quick] [--sections abcdefg] [--out FILE] [--body-from FILE]" >&2; exit 2 ;;
   esac
   shift
 done

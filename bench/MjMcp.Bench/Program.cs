@@ -116,6 +116,12 @@ if (sections.Contains('f', StringComparison.Ordinal))
     Replicas.Write(body, Value("--replicas"));
 }
 
+if (sections.Contains('g', StringComparison.Ordinal))
+{
+    Previews.Run(body, quick ? 5 : 15);
+    await WriteAsync(false);
+}
+
 await WriteAsync(true);
 Bench.Log($"wrote {output}");
 return 0;

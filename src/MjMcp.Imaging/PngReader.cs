@@ -13,8 +13,12 @@ internal sealed class PngReader : IDisposable
 {
     private static readonly byte[] Signature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
     private readonly ZLibStream _inflater;
-    private byte[] _current;
-    private byte[] _previous;
+    private readonly byte[] _chunk;
+    private readonly int _rowBytes;
+    private readonly int _rowsPerChunk;
+    private int _rowsInChunk;
+    private int _nextSlot = 1;
+    private int _lastRow;
     private int _rowsRead;
 
     private PngReader(Stream source, int width, int height, int channels)
@@ -23,9 +27,12 @@ internal sealed class PngReader : IDisposable
         Height = height;
         Channels = channels;
 
-        // 16 bytes to spare: PngRows.ExpandRgb reads 16 bytes per 12 it uses.
-        _current = new byte[(width * channels) + 16];
-        _previous = new byte[(width * channels) + 16];
+        // Rows are inflated several at a time (about 64 KiB: one call into zlib per chunk, not per row) into slots of a
+        // filter byte and the row; slot 0 holds the row above the chunk's first (zeros above the image's first row),
+        // and 16 bytes are spare at the end (PngRows.ExpandRgb reads 16 bytes per 12 it uses).
+        _rowBytes = 1 + (width * channels);
+        _rowsPerChunk = Math.Max(1, (64 << 10) / _rowBytes);
+        _chunk = new byte[((_rowsPerChunk + 1) * _rowBytes) + 16];
         _inflater = new ZLibStream(new IdatReadStream(source), CompressionMode.Decompress);
     }
 
@@ -68,27 +75,33 @@ internal sealed class PngReader : IDisposable
             throw new InvalidOperationException("Every row has been read.");
         }
 
-        (_previous, _current) = (_current, _previous);
-        var stride = Width * Channels;
-        var row = _current.AsSpan(0, stride);
-        try
+        if (_nextSlot > _rowsInChunk)
         {
-            var filter = _inflater.ReadByte();
-            if (filter < 0)
+            if (_rowsInChunk > 0)
             {
-                throw new InvalidDataException("The PNG's image data ends early.");
+                _chunk.AsSpan(_rowsInChunk * _rowBytes, _rowBytes).CopyTo(_chunk); // the last row is the next one's above
             }
 
-            _inflater.ReadExactly(row);
-            PngRows.Unfilter(filter, row, _previous.AsSpan(0, stride), Channels); // zeros above the first row
-        }
-        catch (EndOfStreamException ex)
-        {
-            throw new InvalidDataException("The PNG's image data ends early.", ex);
+            _rowsInChunk = Math.Min(_rowsPerChunk, Height - _rowsRead);
+            _nextSlot = 1;
+            try
+            {
+                _inflater.ReadExactly(_chunk.AsSpan(_rowBytes, _rowsInChunk * _rowBytes));
+            }
+            catch (EndOfStreamException ex)
+            {
+                throw new InvalidDataException("The PNG's image data ends early.", ex);
+            }
         }
 
+        var at = _nextSlot * _rowBytes;
+        var stride = _rowBytes - 1;
+        var row = _chunk.AsSpan(at + 1, stride);
+        PngRows.Unfilter(_chunk[at], row, _chunk.AsSpan(at - _rowBytes + 1, stride), Channels);
+        _nextSlot++;
         _rowsRead++;
-        return _current.AsSpan(0, stride);
+        _lastRow = at + 1;
+        return row;
     }
 
     /// <summary>Every row into a new RGBA image (its array from <see cref="PixelPool"/>: every pixel is written).</summary>
@@ -108,7 +121,7 @@ internal sealed class PngReader : IDisposable
                 }
                 else
                 {
-                    PngRows.ExpandRgb(_current, Width, target);
+                    PngRows.ExpandRgb(_chunk.AsSpan(_lastRow), Width, target);
                 }
             }
 

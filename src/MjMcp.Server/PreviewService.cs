@@ -206,6 +206,14 @@ public sealed partial class PreviewService
         return Make(stream, grid);
     }
 
+    /// <summary>As the span overload, read in place (a grid's PNG is megabytes: no copy).</summary>
+    public static byte[] Make(byte[] image, bool grid)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        using var stream = new MemoryStream(image, writable: false);
+        return Make(stream, grid);
+    }
+
     /// <summary>The preview of an encoded image in a seekable stream (read from its start); see the span overload.</summary>
     public static byte[] Make(Stream image, bool grid)
     {
