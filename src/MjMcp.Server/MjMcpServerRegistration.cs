@@ -303,7 +303,7 @@ public static class MjMcpServerRegistration
 
         // stdout carries JSON-RPC only: every log line goes to stderr.
         builder.Logging.ClearProviders();
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Services.AddSingleton<ILoggerProvider>(_ => new StderrLoggerProvider());
 
         // ...and the server's own lines (provider errors, retries, warnings) also reach the MCP client as
         // notifications/message, at the level it set with logging/setLevel (Trace here: the client's level decides).
