@@ -135,7 +135,7 @@ static void Startup(StringBuilder md, string? json)
         F(e.GetProperty("cpuMedian").GetDouble(), "0"),
         e.GetProperty("reference").GetBoolean() ? "1" : $"{F(e.GetProperty("cpuRatio").GetDouble(), "0.00")}×",
     }));
-    md.AppendLine("- CPU: user + system time of the server process when `tools/list` was answered (/proc, 10 ms ticks). The wall time is what a client waits; on a loaded machine it includes waiting for a core (mjmcp hands each message between a few threads, the Node server runs on one), while the CPU time hardly depends on the load.");
+    md.AppendLine("- CPU: the run time of the server process's threads when `tools/list` was answered (/proc/PID/task/*/schedstat, nanoseconds; user + system time from /proc/PID/stat counts in 10 ms ticks, too coarse here). The wall time is what a client waits; on a loaded machine it includes waiting for a core (mjmcp hands each message between a few threads, the Node server runs on one), while the CPU time hardly depends on the load.");
     md.AppendLine($"- {Bench.Load(root.GetProperty("loadBefore").GetDouble(), root.GetProperty("loadAfter").GetDouble())} (this section).");
     md.AppendLine();
 }
