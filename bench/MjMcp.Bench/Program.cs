@@ -141,16 +141,19 @@ static void Startup(StringBuilder md, string? json)
     var root = doc.RootElement;
     md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"`tests/MjMcp.Server.Tests/external/bench-startup.mjs`: the time from spawning the process to the answer of `tools/list` (after `initialize`), with the TypeScript MCP client, against the Node reference server `@modelcontextprotocol/server-everything`. mjmcp in its default mode: **no key**, so it has an embedded sandbox to start, which it does once `tools/list` has been answered. One warm-up run of each, then {root.GetProperty("runs").GetInt32()} rounds, interleaved. Target: NativeAOT ≤ 0.3× the reference."));
     md.AppendLine();
-    Bench.Table(md, ["server", "wall, median ms", "min–max, ms", "wall ratio to the reference", "CPU until answered, median ms", "CPU ratio"], root.GetProperty("results").EnumerateArray().Select(e => new[]
+    Bench.Table(md, ["server", "wall, median ms", "min–max, ms", "wall ratio to the reference", "answer arrived, median ms", "its ratio", "CPU until answered, median ms", "CPU ratio"], root.GetProperty("results").EnumerateArray().Select(e => new[]
     {
         e.GetProperty("label").GetString()!,
         F(e.GetProperty("median").GetDouble(), "0"),
         $"{F(e.GetProperty("min").GetDouble(), "0")}–{F(e.GetProperty("max").GetDouble(), "0")}",
         e.GetProperty("reference").GetBoolean() ? "1" : $"**{F(e.GetProperty("ratio").GetDouble(), "0.00")}×**",
+        e.TryGetProperty("answeredMedian", out var answered) ? F(answered.GetDouble(), "0") : "–",
+        e.GetProperty("reference").GetBoolean() ? "1" : e.TryGetProperty("answeredRatio", out var answeredRatio) ? $"{F(answeredRatio.GetDouble(), "0.00")}×" : "–",
         F(e.GetProperty("cpuMedian").GetDouble(), "0"),
         e.GetProperty("reference").GetBoolean() ? "1" : $"{F(e.GetProperty("cpuRatio").GetDouble(), "0.00")}×",
     }));
-    md.AppendLine("- CPU: user + system time of the server process when `tools/list` was answered (/proc, 10 ms ticks). The wall time is what a client waits; on a loaded machine it includes waiting for a core (mjmcp hands each message between a few threads, the Node server runs on one), while the CPU time hardly depends on the load.");
+    md.AppendLine("- Answer arrived: when the `tools/list` answer reached the client, before the TypeScript SDK validates it and compiles a validator (Ajv) for each tool's `outputSchema`; the wall time includes that client work, which grows with the size of the tool list (mjmcp: 19 tools, each with an output schema, 51 KB).");
+    md.AppendLine("- CPU: the run time of the server process's threads when `tools/list` was answered (/proc/PID/task/*/schedstat, nanoseconds; user + system time from /proc/PID/stat counts in 10 ms ticks, too coarse here). The wall time is what a client waits; on a loaded machine it includes waiting for a core (mjmcp hands each message between a few threads, the Node server runs on one), while the CPU time hardly depends on the load.");
     md.AppendLine($"- {Bench.Load(root.GetProperty("loadBefore").GetDouble(), root.GetProperty("loadAfter").GetDouble())} (this section).");
     md.AppendLine();
 }

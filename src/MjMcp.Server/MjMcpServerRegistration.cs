@@ -313,7 +313,7 @@ public static class MjMcpServerRegistration
 
         // stdout carries JSON-RPC only: every log line goes to stderr.
         builder.Logging.ClearProviders();
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Services.AddSingleton<ILoggerProvider>(_ => new StderrLoggerProvider());
 
         // ...and the server's own lines (provider errors, retries, warnings) also reach the MCP client as
         // notifications/message, at the level it set with logging/setLevel (Trace here: the client's level decides).
@@ -457,10 +457,6 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
     /// </summary>
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        // The journal (SQLite) and the sandbox's storage do short synchronous I/O on pool threads; with many tool
-        // calls at once on a 2-core machine the pool's slow growth would let submits queue for tens of seconds.
-        ThreadPool.GetMinThreads(out var workers, out var io);
-        ThreadPool.SetMinThreads(Math.Max(workers, 64), io);
         _settings.Backend = _options.ApiKey is null ? "embedded sandbox (starting)" : $"provider {_options.BaseUrl?.ToString() ?? _spec.Rules.Provider.BaseUrl}";
         _ = StartAfterAsync(StartAtTheLatest);
         return Task.CompletedTask;
@@ -548,6 +544,12 @@ internal sealed partial class ServerBackend : IHostedService, IAsyncDisposable
 
     private async Task StartBackendAsync(CancellationToken cancellationToken)
     {
+        // The journal (SQLite) and the sandbox's storage do short synchronous I/O on pool threads; with many tool
+        // calls at once on a 2-core machine the pool's slow growth would let submits queue for tens of seconds. Raised
+        // here, before any call can go ahead (they wait for the backend), not at start-up: during the handshake a high
+        // minimum makes the pool start threads it does not need, and each start waits for the new thread to run.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 64), io);
         try
         {
             if (_startHook is not null)
