@@ -38,9 +38,10 @@ namespace MjMcp;
 /// planned time and the last update plus the silence limit (the larger of <see cref="MidjourneyOptions.PollMaxInterval"/>
 /// and twice the longest gap between this task's updates so far). When the pushed progress bounds the end (two
 /// sightings, one sighting after a queued one, or one and earlier jobs that agree), the silence ends at that latest end
-/// plus the budget, if sooner: the final update was due by then, so it was lost. Webhooks that arrive cost no poll (the
-/// final one comes by the latest end); a lost final one is seen at most the spread plus the budget late. A lone update
-/// at 0% with no earlier jobs bounds nothing, and the silence limit decides.</item>
+/// plus the budget plus the longest gap between updates so far, if sooner: the final update was due by then (at the
+/// end, or at the provider's next report after it), so it was lost. Webhooks that arrive cost no poll; a lost final one
+/// is seen at most the spread plus the budget plus one update interval late. A retrying (stalled) update drops the
+/// bound. A lone update at 0% with no earlier jobs bounds nothing, and the silence limit decides.</item>
 /// <item>With a prior (<see cref="JobPrior"/>: the last few finished jobs of the same operation seen by this client,
 /// times from the submission), the first poll of a short job (its end no further than PollMaxInterval) is aimed just
 /// past the predicted end when the earlier jobs agree on their length within the budget: one poll. Otherwise it comes
@@ -106,11 +107,12 @@ internal sealed class PollPlanner
 
             var silence = _options.PollMaxInterval > _longestGap * 2 ? _options.PollMaxInterval : _longestGap * 2;
             var heard = (_lastHeardAt ?? _startAt) + silence;
-            if (_latestEnd is { } end && end + Budget(end) < heard)
+            if (_latestEnd is { } end && end + Budget(end) + _longestGap < heard)
             {
-                // The progress seen says the task ends by `end`, and its final update would come then: a silence
-                // past that plus the budget means that update was lost.
-                heard = end + Budget(end);
+                // The progress seen says the task ends by `end`, and its final update comes then, or up to one update
+                // interval later (a provider that reports on a cadence): a silence past that plus the budget means
+                // that update was lost.
+                heard = end + Budget(end) + _longestGap;
             }
 
             return heard > _next ? heard : _next;
@@ -227,6 +229,9 @@ internal sealed class PollPlanner
         {
             _lastQueuedAt = at;
         }
+
+        // Retrying or without a percentage: the progress stalls, so the end it promised no longer holds.
+        _latestEnd = null;
 
         // Queued, retrying or without a percentage: back off by half.
         _previousDelay = Clamp(_previousDelay * 3 / 2);
