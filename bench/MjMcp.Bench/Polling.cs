@@ -9,8 +9,9 @@ namespace MjMcp.Bench;
 /// <summary>
 /// (b) Polling cost and lateness on a fake clock: one job, queued then running with a whole-number percentage rising
 /// linearly, then finished. Counted: /fetch calls, and fake time from the job's end to the moment the wait returned.
-/// Each job is measured twice: as the first of its kind a client sees, and after <see cref="Earlier"/> earlier jobs of
-/// the same kind and length on the same client (which then plans from what those took).
+/// Each job is measured as the first of its kind a client sees, after <see cref="Earlier"/> earlier jobs of the same
+/// kind and length on the same client (which then plans from what those took), and as the first job of a new client
+/// given the earlier one's memory (<see cref="MjClient.RestoreJobDurations"/>: what mjmcp does after a restart).
 /// </summary>
 internal static class Polling
 {
@@ -27,6 +28,7 @@ internal static class Polling
         None,
         Flowing,
         LostAfterFirst,
+        FinalLost,
     }
 
     public static async Task RunAsync(StringBuilder md)
@@ -36,9 +38,9 @@ internal static class Polling
         foreach (var (queued, running) in Jobs)
         {
             var row = new List<string> { F(queued + running, "0"), F(queued, "0") };
-            foreach (var (hooks, earlier) in new[] { (Hooks.None, 0), (Hooks.None, Earlier), (Hooks.Flowing, 0), (Hooks.LostAfterFirst, 0) })
+            foreach (var (hooks, earlier, restart) in new[] { (Hooks.None, 0, false), (Hooks.None, Earlier, false), (Hooks.None, Earlier, true), (Hooks.Flowing, 0, false), (Hooks.LostAfterFirst, 0, false), (Hooks.FinalLost, 0, false) })
             {
-                var (polls, late) = await OneAsync(TimeSpan.FromSeconds(queued), TimeSpan.FromSeconds(running), hooks, earlier);
+                var (polls, late) = await OneAsync(TimeSpan.FromSeconds(queued), TimeSpan.FromSeconds(running), hooks, earlier, restart);
                 row.Add(I(polls));
                 row.Add(F(late.TotalSeconds, "0.00"));
             }
@@ -48,17 +50,18 @@ internal static class Polling
 
         md.AppendLine("## b. Polling: /fetch calls per task and how late completion is seen");
         md.AppendLine();
-        md.AppendLine("One job on a fake clock (`FakeTimeProvider`, 20 ms steps): queued (`pending`, 0%), then running with a whole-number percentage rising linearly, then finished; the SDK's default poll settings (first poll after 2 s, 1–10 s apart; the same settings mjmcp uses with a provider). \"Late\" is the fake time from the job's end to the moment `WaitAsync` returned. With webhooks, the provider sends an update when the job starts running and every 2 s while it runs, and one when it finishes; polls then wait for a silence (the larger of 10 s and twice the longest gap between updates). \"Webhooks lost\" delivers only the first update: polling takes over after the silence. \"After earlier jobs\": the same client first waited for " + I(Earlier) + " jobs of the same kind and length (no webhooks), and plans the measured one from what they took (the SDK remembers the last few jobs of each operation per client).");
+        md.AppendLine("One job on a fake clock (`FakeTimeProvider`, 20 ms steps): queued (`pending`, 0%), then running with a whole-number percentage rising linearly, then finished; the SDK's default poll settings (first poll after 2 s, 1–10 s apart; the same settings mjmcp uses with a provider). \"Late\" is the fake time from the job's end to the moment `WaitAsync` returned. With webhooks, the provider sends an update when the job starts running and every 2 s while it runs, and one when it finishes; polls then wait for a silence (the larger of 10 s and twice the longest gap between updates). \"Webhooks lost after the first\" delivers only the first update (at the run's start, 0%): polling takes over after the silence. \"Final webhook lost\" delivers every update but the final one: the progress they carried bounds the end, and the wait polls once that bound plus the budget has passed. \"After earlier jobs\": the same client first waited for " + I(Earlier) + " jobs of the same kind and length (no webhooks), and plans the measured one from what they took (the SDK remembers the last few jobs of each operation per client). \"After a restart\": a new client given that client's memory (`RestoreJobDurations`, as mjmcp does from `job-durations.json` in its data directory) waits for its first job.");
         md.AppendLine();
-        Bench.Table(md, ["job, s", "queued, s", "no webhooks, first job: polls", "late, s", "no webhooks, after earlier jobs: polls", "late, s", "webhooks flowing: polls", "late, s", "webhooks lost after the first: polls", "late, s"], rows);
+        Bench.Table(md, ["job, s", "queued, s", "no webhooks, first job: polls", "late, s", "no webhooks, after earlier jobs: polls", "late, s", "no webhooks, first job after a restart (memory restored): polls", "late, s", "webhooks flowing: polls", "late, s", "webhooks lost after the first: polls", "late, s", "final webhook lost: polls", "late, s"], rows);
     }
 
-    private static async Task<(int Polls, TimeSpan Late)> OneAsync(TimeSpan queued, TimeSpan running, Hooks hooks, int earlier)
+    private static async Task<(int Polls, TimeSpan Late)> OneAsync(TimeSpan queued, TimeSpan running, Hooks hooks, int earlier, bool restart)
     {
         var time = new FakeTimeProvider();
         var provider = new FakeProvider(time, queued, running);
         using var http = new HttpClient(provider);
-        var mj = new MidjourneyClient(http, new MidjourneyOptions { BaseUrl = new Uri("http://provider.test/"), ApiKey = "fake-key" }, null, time);
+        var options = new MidjourneyOptions { BaseUrl = new Uri("http://provider.test/"), ApiKey = "fake-key" };
+        var mj = new MidjourneyClient(http, options, null, time);
         if (hooks != Hooks.None)
         {
             mj.UseWebhook(new WebhookTarget(new Uri("http://127.0.0.1:9/hook"), "bench-webhook-secret-0123456789"));
@@ -66,6 +69,14 @@ internal static class Polling
 
         for (var i = 0; i <= earlier; i++)
         {
+            if (i == earlier && restart)
+            {
+                // A new client (a new process) given the old one's memory.
+                var memory = mj.SnapshotJobDurations();
+                mj = new MidjourneyClient(http, options, null, time);
+                mj.RestoreJobDurations(memory);
+            }
+
             var result = await JobAsync(time, provider, mj, queued, running, hooks);
             if (i == earlier)
             {
@@ -87,10 +98,14 @@ internal static class Polling
             time.Advance(Step);
             await Task.Delay(1);
             var age = provider.Age;
-            if (hooks != Hooks.None && age is { } a && a >= nextUpdate && (hooks == Hooks.Flowing || sent == 0) && nextUpdate <= queued + running)
+            if (hooks != Hooks.None && age is { } a && a >= nextUpdate && (hooks != Hooks.LostAfterFirst || sent == 0) && nextUpdate <= queued + running)
             {
                 var status = provider.StatusAt(nextUpdate, out var pct);
-                mj.ReportUpdate(FetchResponse.Parse(Encoding.UTF8.GetBytes(FakeProvider.Json(status, pct))));
+                if (hooks != Hooks.FinalLost || status != "finished")
+                {
+                    mj.ReportUpdate(FetchResponse.Parse(Encoding.UTF8.GetBytes(FakeProvider.Json(status, pct))));
+                }
+
                 sent++;
                 nextUpdate = nextUpdate + TimeSpan.FromSeconds(2) < queued + running ? nextUpdate + TimeSpan.FromSeconds(2) : queued + running;
                 if (status == "finished")

@@ -337,7 +337,7 @@ public static class MjMcpServerRegistration
 
         // SIGTERM/SIGINT (the console lifetime) stop the server; in-flight calls get at most 5 s to finish or cancel.
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
-        services.AddMjClient(static (http, clientOptions, sp) => new MjClient(http, clientOptions, sp.GetRequiredService<McpSpec>().Rules, sp.GetService<ILogger<MjClient>>(), sp.GetService<TimeProvider>()));
+        services.AddMjClient(static (http, clientOptions, sp) => JobDurationFile.Attach(new MjClient(http, clientOptions, sp.GetRequiredService<McpSpec>().Rules, sp.GetService<ILogger<MjClient>>(), sp.GetService<TimeProvider>()), sp.GetRequiredService<MjMcpServerOptions>().DataDir, sp.GetService<ILogger<MjClient>>()));
         services.AddOptions<MidjourneyOptions>().Configure<ServerBackend>((o, backend) => backend.Configure(o));
         services.AddSingleton<ITaskJournal>(JournalRegistration.Open(options));
         JournalRegistration.AddJobSlots(services, options);

@@ -85,10 +85,12 @@ public sealed class PollingTests
     [InlineData(1, 2)] // 3 s
     [InlineData(0.5, 2.5)] // 3 s, short queue
     [InlineData(1.5, 5)]
-    public async Task AShortJobCostsAtMostThreePollsAndIsSeenOnTime(double queued, double running)
+    public async Task AShortJobCostsAtMostFourPollsAndIsSeenOnTime(double queued, double running)
     {
+        // A first sighting at the start of the run (or a few percent in) cannot date the run's start: the next comes
+        // no later than the end could (a run no shorter than its queue), a third pins the rate, the fourth sees it finished.
         var job = await RunAsync(queued, running);
-        Assert.InRange(job.Polls.Count, 1, 3);
+        Assert.InRange(job.Polls.Count, 1, 4);
         Assert.InRange(job.Lateness, TimeSpan.Zero, RealisticJob.Budget(job.End) + Step);
     }
 
@@ -100,12 +102,12 @@ public sealed class PollingTests
     [InlineData(2, 58)]
     [InlineData(3, 7)] // queued past the first poll
     [InlineData(4, 26)]
-    public async Task ALongerJobCostsAtMostFourPollsAndIsSeenOnTime(double queued, double running)
+    public async Task ALongerJobCostsAtMostFourPollsAndOnePerQueuedSightingAndIsSeenOnTime(double queued, double running)
     {
         // The first sighting (a few percent, or 0%) bounds neither the run's start nor its rate well enough to aim at
-        // the end: one sighting half way gives the rate, the next sees it finished.
+        // the end: a second no later than the end could come, a third far enough on to pin the end, then the end.
         var job = await RunAsync(queued, running);
-        Assert.InRange(job.Polls.Count, 1, 4);
+        Assert.InRange(job.Polls.Count, 1, 4 + job.Polls.Count(p => p.Status == "pending"));
         Assert.InRange(job.Lateness, TimeSpan.Zero, RealisticJob.Budget(job.End) + Step);
     }
 
@@ -226,16 +228,16 @@ public sealed class PollingTests
     }
 
     [Theory]
-    [InlineData(1, 2, 2, 0.00)] // today's figures (bench b before the memory): polls, lateness
-    [InlineData(2, 8, 3, 0.26)]
-    [InlineData(2, 13, 4, 0.32)]
-    [InlineData(3, 27, 4, 2.06)]
-    [InlineData(5, 55, 5, 0.82)]
-    public async Task TheFirstJobOfAKindCostsNoMoreThanBeforeTheMemory(double queued, double running, int polls, double lateSeconds)
+    [InlineData(1, 2, 2)] // bench b's jobs: the polls a first job takes
+    [InlineData(2, 8, 4)] // one more than when a poll could aim at a bound only 2x the budget wide (then 0.26 s late)
+    [InlineData(2, 13, 4)]
+    [InlineData(3, 27, 5)] // one more: it used to be seen 2.06 s late, over its 1.5 s budget
+    [InlineData(5, 55, 5)]
+    public async Task TheFirstJobOfAKindIsSeenWithinItsBudget(double queued, double running, int polls)
     {
         var (series, _) = await AfterEarlierJobsAsync(0, (queued, running));
         Assert.InRange(series.Polls.Count, 1, polls);
-        Assert.InRange(series.Lateness, TimeSpan.Zero, TimeSpan.FromSeconds(lateSeconds) + Step);
+        Assert.InRange(series.Lateness, TimeSpan.Zero, RealisticJob.Budget(series.End) + Step);
     }
 
     [Fact]
@@ -294,5 +296,66 @@ public sealed class PollingTests
         }
 
         Assert.NotNull(mj.PriorOf("imagine"));
+    }
+
+    [Theory]
+    [InlineData(1, 2)] // 3 s
+    [InlineData(2, 8)] // 10 s
+    [InlineData(3, 27)] // 30 s
+    [InlineData(5, 55)] // 60 s
+    public async Task AClientGivenAnEarlierClientsSnapshotPlansItsFirstJobFromIt(double queued, double running)
+    {
+        // The memory of an earlier client (an earlier process: mjmcp saves it in its data directory) restored into a
+        // new one: its first job costs what the earlier client's later jobs cost, fewer polls than a first job.
+        var (_, earlier) = await AfterEarlierJobsAsync(2, (queued, running));
+        var snapshot = earlier.SnapshotJobDurations();
+        Assert.InRange(snapshot.Count, 2, 3); // a job seen finished by a poll aimed from the memory is not learned (see PollPlanner.Measure)
+        Assert.All(snapshot, d => Assert.Equal("imagine", d.Operation));
+
+        var (fresh, _) = await AfterEarlierJobsAsync(0, (queued, running));
+        var time = new FakeTimeProvider();
+        var series = new JobSeries(time);
+        var restored = Fake.Client(series.Handler, time, o => o.PollInitialDelay = new MidjourneyOptions().PollInitialDelay);
+        Assert.Equal(snapshot.Count, restored.RestoreJobDurations(snapshot));
+        series.Next = (TimeSpan.FromSeconds(queued), TimeSpan.FromSeconds(running));
+        Assert.Equal("job-1", (await Fake.Drive(time, restored.ImagineAsync("x").WaitAsync(), Step)).TaskId);
+        Assert.InRange(series.Polls.Count, 1, 2);
+        Assert.True(series.Polls.Count < fresh.Polls.Count, $"{series.Polls.Count} polls restored, {fresh.Polls.Count} fresh");
+        Assert.InRange(series.Lateness, TimeSpan.Zero, RealisticJob.Budget(series.End) + Step);
+    }
+
+    [Fact]
+    public void RestoringKeepsTheLastFiveJobsOfEachOperationAndSkipsWhatCannotBeAJob()
+    {
+        var mj = Fake.Client(new ScriptedHandler(_ => throw new InvalidOperationException("no requests")));
+        var jobs = Enumerable.Range(1, 7).Select(i => new JobDuration("imagine", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(i)))
+            .Append(new JobDuration("upscale-1x", TimeSpan.Zero, TimeSpan.FromSeconds(3)))
+            .Append(new JobDuration("imagine", TimeSpan.FromSeconds(-1), TimeSpan.FromSeconds(5)))
+            .Append(new JobDuration("imagine", TimeSpan.FromSeconds(1), TimeSpan.Zero))
+            .Append(new JobDuration("imagine", TimeSpan.FromSeconds(1), TimeSpan.FromDays(2)))
+            .Append(new JobDuration(string.Empty, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)));
+        Assert.Equal(8, mj.RestoreJobDurations(jobs));
+        var snapshot = mj.SnapshotJobDurations();
+        Assert.Equal([3, 4, 5, 6, 7], snapshot.Where(d => d.Operation == "imagine").Select(d => (int)d.Run.TotalSeconds));
+        Assert.Single(snapshot, d => d.Operation == "upscale-1x");
+        Assert.Equal(TimeSpan.FromSeconds(5), mj.PriorOf("imagine")!.Value.Run);
+    }
+
+    [Fact]
+    public async Task EachJobLearnedIsAnnouncedOnceWithWhatItTook()
+    {
+        var time = new FakeTimeProvider();
+        var series = new JobSeries(time) { Next = (TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(8)) };
+        var mj = Fake.Client(series.Handler, time);
+        var learned = new List<JobDuration>();
+        mj.JobDurationLearned += (_, d) => learned.Add(d);
+        var pending = await mj.ImagineAsync("x");
+        await Fake.Drive(time, pending.WaitAsync(), Step);
+        await Fake.Drive(time, mj.WaitAsync(pending.TaskId), Step); // a second wait on the same task learns nothing new
+        var job = Assert.Single(learned);
+        Assert.Equal("imagine", job.Operation);
+        Assert.InRange(job.Queue.TotalSeconds, 0, 2.1);
+        Assert.InRange(job.Queue + job.Run, TimeSpan.FromSeconds(9.5), TimeSpan.FromSeconds(10.5));
+        Assert.Equal(job, Assert.Single(mj.SnapshotJobDurations()));
     }
 }

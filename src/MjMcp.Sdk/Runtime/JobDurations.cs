@@ -1,5 +1,15 @@
 namespace MjMcp;
 
+/// <summary>
+/// One finished job as a client remembers it: the operation, how long it was queued (from its submission) and how long
+/// it ran. <see cref="MjClient.SnapshotJobDurations"/> lists them and <see cref="MjClient.RestoreJobDurations"/> hands
+/// them to a later client (e.g. after a restart), so its first waits plan their polls from them.
+/// </summary>
+/// <param name="Operation">The operation's name in the spec (e.g. imagine).</param>
+/// <param name="Queue">From the submission to the start of the run.</param>
+/// <param name="Run">From the start of the run to the end.</param>
+public sealed record JobDuration(string Operation, TimeSpan Queue, TimeSpan Run);
+
 /// <summary>How long one finished job took, from its submission: queued, then running.</summary>
 /// <param name="Queue">From the submission to the start of the run.</param>
 /// <param name="Run">From the start of the run to the end.</param>
@@ -31,11 +41,15 @@ internal sealed class JobDurations
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Queue<JobSample>> _byOperation = new(StringComparer.Ordinal);
 
-    public void Add(string operation, JobSample sample)
+    /// <summary>The longest queue or run kept: anything longer is not a job's duration (a clock jump, a corrupt record).</summary>
+    public static readonly TimeSpan Longest = TimeSpan.FromDays(1);
+
+    /// <summary>Keeps a finished job's durations; false (and nothing kept) when they cannot be a job's.</summary>
+    public bool Add(string operation, JobSample sample)
     {
-        if (sample.Queue < TimeSpan.Zero || sample.Run <= TimeSpan.Zero)
+        if (string.IsNullOrEmpty(operation) || sample.Queue < TimeSpan.Zero || sample.Run <= TimeSpan.Zero || sample.Queue > Longest || sample.Run > Longest)
         {
-            return;
+            return false;
         }
 
         lock (_lock)
@@ -51,6 +65,17 @@ internal sealed class JobDurations
             {
                 samples.Dequeue();
             }
+        }
+
+        return true;
+    }
+
+    /// <summary>Every kept job, oldest first within each operation (operations in name order).</summary>
+    public IReadOnlyList<JobDuration> Snapshot()
+    {
+        lock (_lock)
+        {
+            return [.. _byOperation.OrderBy(o => o.Key, StringComparer.Ordinal).SelectMany(o => o.Value.Select(s => new JobDuration(o.Key, s.Queue, s.Run)))];
         }
     }
 

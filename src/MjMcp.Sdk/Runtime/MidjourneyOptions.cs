@@ -14,8 +14,8 @@ public sealed class MidjourneyOptions
 
     /// <summary>
     /// The first poll of a new task comes after this, unless the client has already seen jobs of the same operation
-    /// finish: it then plans from what the last few took (the first poll aimed just past the expected end of a short
-    /// job, else a little into the expected run).
+    /// finish (or was given them with <see cref="MjClient.RestoreJobDurations"/>): it then plans from what the last few
+    /// took (the first poll aimed just past the expected end of a short job, else a little into the expected run).
     /// </summary>
     public TimeSpan PollInitialDelay { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -24,10 +24,11 @@ public sealed class MidjourneyOptions
 
     /// <summary>
     /// Polls are never further apart than this, except a poll aimed from a known progress rate at the predicted end (or,
-    /// with the task's own rate not yet precise, half way to it): the rate from two progress sightings of the task, or
-    /// from one and earlier jobs of the same operation that agree. While webhooks flow (a webhook is set with
+    /// with the task's own rate not yet precise, one more sighting before the earliest end): the rate from two progress
+    /// sightings of the task, or from one and earlier jobs of the same operation that agree. While webhooks flow (a webhook is set with
     /// <c>UseWebhook</c>), a wait polls only after a silence longer than this (or twice the longest gap between the
-    /// task's updates).
+    /// task's updates), or, when the progress they carried bounds the end, once that end has passed by the lateness
+    /// budget (max(300 ms, 5% of the job)) plus the longest gap: the final update was lost.
     /// </summary>
     public TimeSpan PollMaxInterval { get; set; } = TimeSpan.FromSeconds(10);
 

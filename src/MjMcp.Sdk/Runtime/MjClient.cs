@@ -57,6 +57,41 @@ public class MjClient
     /// <summary>What the last few finished jobs of <paramref name="operation"/> waited for by this client took (null: none yet).</summary>
     internal JobPrior? PriorOf(string operation) => _durations.PriorOf(operation);
 
+    /// <summary>
+    /// What this client remembers of finished jobs: the last 5 of each operation whose wait saw them end (oldest first
+    /// within an operation). A wait for a task this client submitted plans its polls from the jobs of the same operation.
+    /// Save this and hand it to <see cref="RestoreJobDurations"/> of a later client (after a restart) so that its first
+    /// waits are planned like this one's later ones.
+    /// </summary>
+    public IReadOnlyList<JobDuration> SnapshotJobDurations() => _durations.Snapshot();
+
+    /// <summary>
+    /// Adds remembered jobs (from <see cref="SnapshotJobDurations"/>, usually of an earlier process), in order: the
+    /// last 5 of each operation are kept. Entries that cannot be a job's (no operation, a negative queue, a run not
+    /// above zero, a queue or run over a day) are skipped. Returns how many were kept.
+    /// </summary>
+    public int RestoreJobDurations(IEnumerable<JobDuration> durations)
+    {
+        ArgumentNullException.ThrowIfNull(durations);
+        var kept = 0;
+        foreach (var duration in durations)
+        {
+            if (duration is not null && _durations.Add(duration.Operation, new JobSample(duration.Queue, duration.Run)))
+            {
+                kept++;
+            }
+        }
+
+        return kept;
+    }
+
+    /// <summary>
+    /// Raised when a wait has learned how long a job took (once per finished task this client submitted, on the
+    /// waiting thread, after the job is in <see cref="SnapshotJobDurations"/>): the moment to save the snapshot. A
+    /// handler's exception is not caught.
+    /// </summary>
+    public event EventHandler<JobDuration>? JobDurationLearned;
+
     /// <summary>The provider base URL in use.</summary>
     public Uri BaseUrl => _baseUrl;
 
@@ -487,9 +522,9 @@ public class MjClient
             if (state == TaskState.Finished)
             {
                 // Learned once per task (two waits on one task: the first to see it end).
-                if (submission is { } made && _submitted.Remove(taskId) && planner.Measure() is { } sample)
+                if (submission is { } made && _submitted.Remove(taskId) && planner.Measure() is { } sample && _durations.Add(made.Operation, sample))
                 {
-                    _durations.Add(made.Operation, sample);
+                    JobDurationLearned?.Invoke(this, new JobDuration(made.Operation, sample.Queue, sample.Run));
                 }
 
                 return response;

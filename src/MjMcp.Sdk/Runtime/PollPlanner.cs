@@ -13,14 +13,35 @@ namespace MjMcp;
 /// gaps grow by half each time (the queue phase says nothing about when it ends).</item>
 /// <item>Once it runs, progress is taken as linear. The run's start lies between the last queued sighting (or the
 /// start of the wait) and the first running one; percentages are whole numbers (floored), so every sighting bounds
-/// the true fraction to one percent. From the first running sighting and the latest one the planner derives the
-/// earliest and latest end consistent with both. When the spread is within the lateness budget — max(300 ms, 5% of
-/// the job) — the next poll is the latest possible end, which sees the task finished. Otherwise it samples again
-/// about half way to the earliest end, where the rate is known well enough to aim the final poll.</item>
+/// the true fraction to one percent.</item>
+/// <item>One running sighting (p% at age t) bounds the end from above only: the run began after the last queued
+/// sighting q, so it ends by q + (t - q) / p. From below nothing bounds it (a run begun just before t may be short),
+/// so the planner assumes a run no shorter than the queue before it: the end is then no earlier than 2t / (1 + f),
+/// f = (p + 1)%. The next poll comes there (at most PollMaxInterval on), or at the upper bound when the two are within
+/// the budget.</item>
+/// <item>From two running sightings (at least 2% apart) it derives the earliest and latest end consistent with both.
+/// When latest - earliest is within the lateness budget — max(300 ms, 5% of the job) — the next poll is the latest
+/// end: it sees the task finished, late by at most that spread. Otherwise it samples once more: from the first moment
+/// at which a sighting (at the rate seen) would pin the end within 70% of the budget, half way on to PollMinInterval
+/// before the earliest end (so the aimed poll after it is not held back by PollMinInterval); with no room for that,
+/// at the earliest end plus the budget.</item>
+/// <item>Why a first job (no prior) cannot be held to 3 polls: the first poll must come by PollInitialDelay (a 3 s job
+/// is over at 3.3 s). A 60 s job queued 5 s is then seen queued; the next sighting, running at p% with a start
+/// anywhere in the seconds since, leaves its end anywhere from about twice its age to many times it (the factor
+/// (t - q) / (t - s) over the unknown start s), so a poll aimed from it cannot be within 5%; a second running sighting
+/// must come no later than the earliest end that one allows, and while that is close to the first the rate it gives
+/// is too coarse for 5%: a third is needed, then the end. So 2 (3 s), 4 (10-20 s), 5 (a queued sighting, then the
+/// rest) polls; bench b has the figures. With 3.5 s jobs, PollMinInterval (1 s) can corner the plan: a poll at 3 s
+/// sees 80%, the end is at 3.5 s and the next poll cannot come before 4 s.</item>
 /// <item>A task not finished when expected (the provider is late) is polled again after a tenth of its age.</item>
 /// <item>While webhooks flow (<see cref="Quiet"/>), polls wait for a silence: no poll comes before the later of the
 /// planned time and the last update plus the silence limit (the larger of <see cref="MidjourneyOptions.PollMaxInterval"/>
-/// and twice the longest gap between this task's updates so far).</item>
+/// and twice the longest gap between this task's updates so far). When the pushed progress bounds the end (two
+/// sightings, one sighting after a queued one, or one and earlier jobs that agree), the silence ends at that latest end
+/// plus the budget plus the longest gap between updates so far, if sooner: the final update was due by then (at the
+/// end, or at the provider's next report after it), so it was lost. Webhooks that arrive cost no poll; a lost final one
+/// is seen at most the spread plus the budget plus one update interval late. A retrying (stalled) update drops the
+/// bound. A lone update at 0% with no earlier jobs bounds nothing, and the silence limit decides.</item>
 /// <item>With a prior (<see cref="JobPrior"/>: the last few finished jobs of the same operation seen by this client,
 /// times from the submission), the first poll of a short job (its end no further than PollMaxInterval) is aimed just
 /// past the predicted end when the earlier jobs agree on their length within the budget: one poll. Otherwise it comes
@@ -49,6 +70,7 @@ internal sealed class PollPlanner
     private TimeSpan? _lastHeardAt;
     private TimeSpan _longestGap;
     private TimeSpan? _expectedEnd;
+    private TimeSpan? _latestEnd;
     private TimeSpan _next;
 
     /// <summary>Plans one wait.</summary>
@@ -85,6 +107,14 @@ internal sealed class PollPlanner
 
             var silence = _options.PollMaxInterval > _longestGap * 2 ? _options.PollMaxInterval : _longestGap * 2;
             var heard = (_lastHeardAt ?? _startAt) + silence;
+            if (_latestEnd is { } end && end + Budget(end) + _longestGap < heard)
+            {
+                // The progress seen says the task ends by `end`, and its final update comes then, or up to one update
+                // interval later (a provider that reports on a cadence): a silence past that plus the budget means
+                // that update was lost.
+                heard = end + Budget(end) + _longestGap;
+            }
+
             return heard > _next ? heard : _next;
         }
     }
@@ -200,6 +230,9 @@ internal sealed class PollPlanner
             _lastQueuedAt = at;
         }
 
+        // Retrying or without a percentage: the progress stalls, so the end it promised no longer holds.
+        _latestEnd = null;
+
         // Queued, retrying or without a percentage: back off by half.
         _previousDelay = Clamp(_previousDelay * 3 / 2);
         _next = at + _previousDelay;
@@ -253,6 +286,12 @@ internal sealed class PollPlanner
         var latest = now + (slowest * left);
         var earliest = now + (fastest * (left - 0.01));
         var budget = Budget(latest);
+        if (prior.Confident)
+        {
+            // Earlier jobs that agree bound this one's end (for the silence of webhooks, see NextPollAt).
+            _latestEnd = latest;
+        }
+
         if (prior.Confident && latest - earliest <= budget * 0.8)
         {
             // May be further off than PollMaxInterval: aimed at a confident predicted end.
@@ -271,49 +310,114 @@ internal sealed class PollPlanner
     {
         var (firstAt, firstPct) = _firstRunning!.Value;
         var (lastAt, lastPct) = _latestRunning!.Value;
-        TimeSpan earliest, latest;
         if (lastPct - firstPct >= 2)
         {
-            // Two sightings: the true fractions lie in [p, p+1) percent at each.
-            var span = (lastAt - firstAt).TotalSeconds;
-            earliest = lastAt + TimeSpan.FromSeconds((99 - lastPct) * span / (lastPct - firstPct + 1));
-            latest = lastAt + TimeSpan.FromSeconds((100 - lastPct) * span / (lastPct - firstPct - 1));
+            var (earliest, latest) = EndFromTwo(firstAt, firstPct, lastAt, lastPct);
+            _latestEnd = latest;
+            return AimOrSample(now, earliest, latest);
         }
-        else if (_prior is { } prior && OneSightingFromPrior(now, lastPct, prior) is { } fromPrior)
+
+        if (_prior is { } prior && OneSightingFromPrior(now, lastPct, prior) is { } fromPrior)
         {
             return fromPrior;
         }
-        else if (firstPct == 0 && lastPct == 0)
+
+        if (_expectedEnd is { } planned && now >= planned)
         {
-            // The run began within one percent of it before the first sighting, at a rate not known yet.
             return Overdue(now);
         }
-        else
+
+        // One sighting (or two less than 2% apart): the run began between the last queued sighting (or the start of
+        // the wait) and the first running one, so its end is no later than `latest`; the end is no earlier than
+        // EarliestEnd (a run no shorter than the queue before it).
+        var soonest = EarliestEnd(lastAt, lastPct);
+        if (lastPct >= 1)
         {
-            // One useful sighting: the run began between the last queued sighting and the first running one.
-            var running = (lastAt - _lastQueuedAt).TotalSeconds;
-            latest = _lastQueuedAt + TimeSpan.FromSeconds(running * 100 / Math.Max(lastPct, 1));
-            earliest = lastAt + TimeSpan.FromSeconds(running * 0.02);
-            if (_expectedEnd is null && lastPct > 0)
+            var latestEnd = _lastQueuedAt + ((lastAt - _lastQueuedAt) * (100.0 / lastPct));
+            _latestEnd = latestEnd;
+            if (latestEnd - (soonest > now ? soonest : now) <= Budget(latestEnd))
             {
-                // Sample again before the end can come, far enough on for the rate to tell the end closely.
-                var probe = now + ((latest - now) / 2);
-                var cap = now + Clamp(now > _options.PollMinInterval ? now : _options.PollMinInterval);
-                return AtLeastMin(now, probe < cap ? probe : cap);
+                _expectedEnd = latestEnd;
+                return AtLeastMin(now, latestEnd);
             }
+
+            soonest = soonest < latestEnd ? soonest : latestEnd;
         }
 
-        var middle = earliest + ((latest - earliest) / 2);
-        var budget = Budget(middle);
-        if (latest - middle <= budget || (_expectedEnd is { } planned && now >= planned))
+        // Sample again as late as the end cannot have come yet: two sightings that far apart give the rate.
+        return now + Clamp(soonest - now);
+    }
+
+    /// <summary>The earliest and latest end consistent with two running sightings (true fractions in [p, p+1) percent at each).</summary>
+    private static (TimeSpan Earliest, TimeSpan Latest) EndFromTwo(TimeSpan firstAt, int firstPct, TimeSpan lastAt, double lastPct)
+    {
+        var span = (lastAt - firstAt).TotalSeconds;
+        var earliest = lastAt + TimeSpan.FromSeconds((99 - lastPct) * span / (lastPct - firstPct + 1));
+        var latest = lastAt + TimeSpan.FromSeconds((100 - lastPct) * span / (lastPct - firstPct - 1));
+        return (earliest, latest);
+    }
+
+    /// <summary>
+    /// The earliest end a running sighting allows if the run takes at least as long as the queue before it (the
+    /// task's age at its start): with the run begun at s and the fraction f &lt; (p+1)% done at t, the end
+    /// s + (t - s) / f is smallest for the latest s the assumption allows, s = t / (1 + f), and is then 2t / (1 + f).
+    /// </summary>
+    private static TimeSpan EarliestEnd(TimeSpan at, int percentage) => at * (2 / (1 + ((percentage + 1) / 100.0)));
+
+    /// <summary>
+    /// From two sightings: the latest end when it is within the budget of the earliest (a poll there is late by at
+    /// most latest - earliest), else one more sighting, placed so the next pair of sightings pins the end.
+    /// </summary>
+    private TimeSpan AimOrSample(TimeSpan now, TimeSpan earliest, TimeSpan latest)
+    {
+        var budget = Budget(earliest);
+        if (latest - earliest <= budget || (_expectedEnd is { } planned && now >= planned))
         {
             _expectedEnd = latest;
             return latest > now ? AtLeastMin(now, latest) : Overdue(now);
         }
 
-        // Not yet precise: sample again half way to the earliest end.
-        var sample = now + ((earliest - now) / 2);
-        return AtLeastMin(now, sample);
+        var min = _options.PollMinInterval;
+        var lastSample = earliest - min;
+        if (lastSample < now + min)
+        {
+            // Too close to the end for a sample and an aimed poll PollMinInterval apart: a poll by the earliest end
+            // plus the budget is on time if the task is finished by then; else aim at the latest end.
+            if (latest - earliest <= min)
+            {
+                _expectedEnd = latest;
+                return AtLeastMin(now, latest);
+            }
+
+            var soon = earliest + budget;
+            return AtLeastMin(now, soon < latest ? soon : latest);
+        }
+
+        // The first time from which a sighting (at the rate seen so far) would pin the end within the budget, then
+        // half way on to the last moment that still leaves PollMinInterval before the earliest end.
+        var (firstAt, firstPct) = _firstRunning!.Value;
+        var (lastAt, lastPct) = _latestRunning!.Value;
+        var rate = (lastPct - firstPct) / (lastAt - firstAt).TotalSeconds;
+        var from = lastSample;
+        const int Steps = 32;
+        for (var i = 0; i <= Steps; i++)
+        {
+            var t = now + min + ((lastSample - now - min) * i / Steps);
+            var pct = Math.Floor(lastPct + (rate * (t - lastAt).TotalSeconds));
+            if (pct - firstPct < 2)
+            {
+                continue;
+            }
+
+            var (e, l) = EndFromTwo(firstAt, firstPct, t, Math.Min(pct, 99));
+            if (l - e <= budget * 0.7)
+            {
+                from = t;
+                break;
+            }
+        }
+
+        return from + ((lastSample - from) / 2);
     }
 
     /// <summary>Not finished when planned, or no rate yet: poll again after a tenth of the task's age (clamped).</summary>
