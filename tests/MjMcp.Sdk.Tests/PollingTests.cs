@@ -358,4 +358,23 @@ public sealed class PollingTests
         Assert.InRange(job.Queue + job.Run, TimeSpan.FromSeconds(9.5), TimeSpan.FromSeconds(10.5));
         Assert.Equal(job, Assert.Single(mj.SnapshotJobDurations()));
     }
+
+    [Fact]
+    public async Task AFailingSubscriberDoesNotLoseTheFinishedTask()
+    {
+        var time = new FakeTimeProvider();
+        var series = new JobSeries(time) { Next = (TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(8)) };
+        var mj = Fake.Client(series.Handler, time);
+        var calls = 0;
+        mj.JobDurationLearned += (_, _) =>
+        {
+            calls++;
+            throw new IOException("disk full");
+        };
+        var pending = await mj.ImagineAsync("x");
+        var finished = await Fake.Drive(time, pending.WaitAsync(), Step);
+        Assert.Equal(pending.TaskId, finished.TaskId);
+        Assert.Equal(1, calls);
+        Assert.Single(mj.SnapshotJobDurations()); // learned all the same
+    }
 }

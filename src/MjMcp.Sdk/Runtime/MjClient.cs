@@ -88,7 +88,7 @@ public class MjClient
     /// <summary>
     /// Raised when a wait has learned how long a job took (once per finished task this client submitted, on the
     /// waiting thread, after the job is in <see cref="SnapshotJobDurations"/>): the moment to save the snapshot. A
-    /// handler's exception is not caught.
+    /// handler's exception is caught and recorded on the current activity: the wait still returns its finished task.
     /// </summary>
     public event EventHandler<JobDuration>? JobDurationLearned;
 
@@ -524,7 +524,16 @@ public class MjClient
                 // Learned once per task (two waits on one task: the first to see it end).
                 if (submission is { } made && _submitted.Remove(taskId) && planner.Measure() is { } sample && _durations.Add(made.Operation, sample))
                 {
-                    JobDurationLearned?.Invoke(this, new JobDuration(made.Operation, sample.Queue, sample.Run));
+                    try
+                    {
+                        JobDurationLearned?.Invoke(this, new JobDuration(made.Operation, sample.Queue, sample.Run));
+                    }
+#pragma warning disable CA1031 // A subscriber's failure (e.g. saving the memory) must not lose the finished task this wait returns.
+                    catch (Exception ex)
+#pragma warning restore CA1031
+                    {
+                        System.Diagnostics.Activity.Current?.AddException(ex);
+                    }
                 }
 
                 return response;
