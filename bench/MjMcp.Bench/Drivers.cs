@@ -113,7 +113,7 @@ internal sealed class McpDriver : IWorkflowDriver
     /// <summary>The server process (found by its unique data directory on the command line).</summary>
     public int? Pid => Machine.FindPid(DataDir);
 
-    public static async Task<McpDriver> StartAsync(Build build, bool embedded) => await StartAsync(build, embedded ? McpMode.Embedded : McpMode.Provider);
+    public static Task<McpDriver> StartAsync(Build build, bool embedded) => StartAsync(build, embedded ? McpMode.Embedded : McpMode.Provider);
 
     public static async Task<McpDriver> StartAsync(Build build, McpMode mode)
     {

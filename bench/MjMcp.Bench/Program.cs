@@ -23,7 +23,7 @@ var settings = new Settings
             "embedded" => McpMode.Embedded,
             _ => throw new ArgumentException($"--modes: '{m}' is not provider, link or embedded"),
         })]
-        : [McpMode.Provider, McpMode.ProviderLink, McpMode.Embedded],
+        : Settings.AllModes,
 };
 var sections = Value("--sections") ?? "abcde";
 var output = Value("--out") ?? throw new ArgumentException("--out FILE is required");
@@ -170,7 +170,10 @@ namespace MjMcp.Bench
 
         public int Sequential { get; init; }
 
+        /// <summary>Every mode section a can run, in its order.</summary>
+        public static IReadOnlyList<McpMode> AllModes { get; } = [McpMode.Provider, McpMode.ProviderLink, McpMode.Embedded];
+
         /// <summary>Section a's mjmcp modes (--modes provider,link,embedded; default all three).</summary>
-        public IReadOnlyList<McpMode> Modes { get; init; } = [McpMode.Provider, McpMode.ProviderLink, McpMode.Embedded];
+        public IReadOnlyList<McpMode> Modes { get; init; } = AllModes;
     }
 }
