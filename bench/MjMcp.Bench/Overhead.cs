@@ -125,11 +125,19 @@ internal static class Overhead
             serverCpu[s].Count > 0 ? Spread(serverCpu[s], "0.000") : "–",
             Spread(TotalCpu(s), "0.000"),
         }));
+        // With a key and inline previews, the least mjmcp could cost: the SDK side's work, the bench process's work for
+        // that side (its sandbox serves the PNG downloads), and inflating the three PNGs, with every other step free.
+        var floor = sides.Any(s => s is McpDriver { Mode: McpMode.Provider }) ? Previews.InflateFloorSeconds() : double.NaN;
         foreach (var mcp in sides.OfType<McpDriver>())
         {
             var sdk = BaselineOf(mcp);
             var paired = walls[mcp].Zip(walls[sdk], (m, s) => m / s).ToList();
             md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"- **Ratio MCP/SDK ({mcp.Label} ÷ {sdk.Label}):** {settings.Workflows} at once **{F(Median(walls[mcp]) / Median(walls[sdk]), "0.00")}×** (per round: {string.Join(", ", paired.Select(r => F(r, "0.00")))}); one call at a time **{F(Median(calls[mcp]) / Median(calls[sdk]), "0.00")}×** (medians of {calls[mcp].Count} calls each); CPU in all {F(Median(TotalCpu(mcp)) / Median(TotalCpu(sdk)), "0.00")}×."));
+            if (mcp.Mode == McpMode.Provider)
+            {
+                var least = Median(benchCpu[mcp]) + floor;
+                md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"  - The least this side could cost: its bench process's CPU ({F(Median(benchCpu[mcp]), "0.000")} s per workflow: the clients, and the sandbox rendering and serving the PNGs) plus inflating the workflow's three PNGs ({F(floor, "0.000")} s, measured here: 2048² grid, 1024² upscale, 3072×2048 pan grid), every other step of the previews, JSON-RPC and journal free: **{F(least, "0.000")} s, {F(least / Median(TotalCpu(sdk)), "0.00")}× the SDK's CPU in all**. mjmcp's part of it is {F(floor / (Median(TotalCpu(mcp)) - Median(benchCpu[mcp])), "0.00")} of what it spent."));
+            }
         }
 
         md.AppendLine($"- {Bench.Load(loadBefore, loadAfter)}.");

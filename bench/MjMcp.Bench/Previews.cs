@@ -103,6 +103,45 @@ internal static class Previews
         md.AppendLine();
     }
 
+    /// <summary>
+    /// The CPU, in seconds, that inflating one bench workflow's three PNGs costs: imagine's 2048² grid, upscale_1x's
+    /// 1024² image and pan's 3072×2048 grid (pan right of the upscale, drawn as the sandbox draws it), encoded as the
+    /// sandbox encodes them. A preview made from a provider's PNG must inflate the whole image first (deflate cannot be
+    /// skipped through, and a PNG row needs the row above it), so this is the least any inline preview of that workflow
+    /// costs with a key; section a sets it beside the SDK's work. Median of 9 rounds after 3 warm-up rounds.
+    /// </summary>
+    public static double InflateFloorSeconds()
+    {
+        const string Prompt = "bench workflow 0";
+        var grid = Pictures.CandidateGrid(Prompt, 1, 1024, 1024);
+        var upscale = Pictures.Candidate(Prompt, 1, 1);
+        var (width, height) = Pictures.PanSize(upscale.Width, upscale.Height, MjMcp.Imaging.PanDirection.Right);
+        var pan = new RgbaImage(width * 2, height * 2);
+        for (var variant = 1; variant <= 4; variant++)
+        {
+            Pictures.PanInto(pan, ((variant - 1) % 2) * width, ((variant - 1) / 2) * height, upscale, MjMcp.Imaging.PanDirection.Right, Prompt, 1, variant);
+        }
+
+        var images = new[] { grid, upscale, pan }.Select(image => Idat(PngCodec.Encode(image))).ToArray();
+        var cpu = new List<double>();
+        for (var round = -3; round < 9; round++)
+        {
+            var (_, cpuMs) = Time(() =>
+            {
+                foreach (var idat in images)
+                {
+                    Inflate(idat);
+                }
+            });
+            if (round >= 0)
+            {
+                cpu.Add(cpuMs);
+            }
+        }
+
+        return Median(cpu) / 1000;
+    }
+
     private static (double Ms, double CpuMs) Time(Action action)
     {
         GC.Collect();
