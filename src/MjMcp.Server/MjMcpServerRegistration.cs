@@ -313,7 +313,16 @@ public static class MjMcpServerRegistration
 
         // stdout carries JSON-RPC only: every log line goes to stderr.
         builder.Logging.ClearProviders();
-        builder.Services.AddSingleton<ILoggerProvider>(_ => new StderrLoggerProvider());
+        if (StderrLoggerProvider.FormatterConfigured(builder.Configuration))
+        {
+            // Console formatter settings (Logging:Console:FormatterName, FormatterOptions…): the standard console provider
+            // reads them; only the cheaper start-up of the default one is given up.
+            builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        }
+        else
+        {
+            builder.Services.AddSingleton<ILoggerProvider>(_ => new StderrLoggerProvider());
+        }
 
         // ...and the server's own lines (provider errors, retries, warnings) also reach the MCP client as
         // notifications/message, at the level it set with logging/setLevel (Trace here: the client's level decides).

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
@@ -15,8 +16,9 @@ namespace MjMcp.Server;
 /// new one runs: on a busy 2-core machine a wait before initialize is answered. No line is logged before that answer
 /// at the default levels, so made on first use the thread starts after the handshake.</item>
 /// </list>
-/// Filters still see it as the console provider (alias <c>Console</c>: <c>Logging:Console:LogLevel</c>); the console
-/// formatter settings (<c>Logging:Console:FormatterName</c> etc.) are not read.
+/// Filters still see it as the console provider (alias <c>Console</c>: <c>Logging:Console:LogLevel</c>). When the
+/// configuration sets anything else under <c>Logging:Console</c> (<c>FormatterName</c>, <c>FormatterOptions</c>…), the
+/// server uses the standard <c>AddConsole</c> instead, which reads those settings (<see cref="FormatterConfigured"/>).
 /// </summary>
 [ProviderAlias("Console")]
 internal sealed class StderrLoggerProvider : ILoggerProvider, ISupportExternalScope
@@ -27,6 +29,14 @@ internal sealed class StderrLoggerProvider : ILoggerProvider, ISupportExternalSc
     private bool _disposed;
 
     public ILogger CreateLogger(string categoryName) => new DeferredLogger(this, categoryName);
+
+    /// <summary>
+    /// Whether <paramref name="configuration"/> sets a console logger setting this provider does not read: anything
+    /// under <c>Logging:Console</c> but its <c>LogLevel</c> section (levels are applied by the logging filters).
+    /// </summary>
+    public static bool FormatterConfigured(IConfiguration configuration) =>
+        configuration.GetSection("Logging:Console").GetChildren()
+            .Any(setting => !string.Equals(setting.Key, "LogLevel", StringComparison.OrdinalIgnoreCase));
 
     public void SetScopeProvider(IExternalScopeProvider scopeProvider)
     {

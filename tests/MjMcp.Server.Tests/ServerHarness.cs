@@ -131,7 +131,7 @@ internal sealed class ServerProcess : IAsyncDisposable
     public ConcurrentQueue<string> Stderr { get; }
 
     /// <summary>Starts a server; with <paramref name="sandbox"/> it treats that sandbox as "the provider".</summary>
-    public static async Task<ServerProcess> StartAsync(SandboxServer? sandbox, string? dataDir = null, string? protocolVersion = "2025-11-25", Dictionary<string, string?>? env = null, Action<McpClientOptions>? configureClient = null)
+    public static async Task<ServerProcess> StartAsync(SandboxServer? sandbox, string? dataDir = null, string? protocolVersion = "2025-11-25", Dictionary<string, string?>? env = null, Action<McpClientOptions>? configureClient = null, string? workingDirectory = null)
     {
         dataDir ??= Paths.TempDir("server");
         var stderr = new ConcurrentQueue<string>();
@@ -152,6 +152,7 @@ internal sealed class ServerProcess : IAsyncDisposable
             Name = "mjmcp",
             Command = "dotnet",
             Arguments = [Paths.ServerDll(), "--data-dir", dataDir],
+            WorkingDirectory = workingDirectory,
             EnvironmentVariables = variables,
             StandardErrorLines = stderr.Enqueue,
             ShutdownTimeout = TimeSpan.FromSeconds(5),

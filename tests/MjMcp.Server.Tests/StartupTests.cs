@@ -28,6 +28,28 @@ public sealed class StartupTests
         Assert.NotEmpty(await server.Client.ListToolsAsync());
     }
 
+    [Fact]
+    public async Task ConsoleFormatterSettingsAreHonouredAndStdoutStaysJsonRpc()
+    {
+        // The standard way to ask for JSON log lines, one per line (a formatter and its options), in the appsettings.json
+        // of the working directory; the default logger reads neither, so the server must switch to the standard console
+        // provider for them.
+        var folder = Paths.TempDir("appsettings");
+        await File.WriteAllTextAsync(Path.Combine(folder, "appsettings.json"), """
+            { "Logging": { "Console": { "FormatterName": "json", "FormatterOptions": { "JsonWriterOptions": { "Indented": false } } } } }
+            """);
+        await using var server = await ServerProcess.StartAsync(null, workingDirectory: folder);
+        var grid = await server.OkAsync("imagine", new JsonObject { ["prompt"] = "a lighthouse at dusk" });
+        Assert.Equal("finished", grid.GetProperty("state").GetString());
+
+        var lines = await StderrAsync(server, l => l.Contains("MCP server ready; backend: embedded sandbox at http://127.0.0.1:", StringComparison.Ordinal));
+        var ready = Assert.Single(lines, l => l.Contains("MCP server ready", StringComparison.Ordinal));
+        var json = JsonNode.Parse(ready)!;
+        Assert.Equal("MjMcp.Server", (string?)json["Category"]);
+        Assert.Equal("Information", (string?)json["LogLevel"]);
+        Assert.NotEmpty(await server.Client.ListToolsAsync());
+    }
+
     /// <summary>The server's stderr lines once one matches <paramref name="until"/> (or after 30 s, for the failure message).</summary>
     private static async Task<string[]> StderrAsync(ServerProcess server, Func<string, bool> until)
     {
