@@ -19,7 +19,11 @@ public sealed class MidjourneyOptions
     /// </summary>
     public TimeSpan PollInitialDelay { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Polls are never closer than this.</summary>
+    /// <summary>
+    /// Polls are never closer than this, except one per task: a poll aimed at the task's predicted end may come a quarter
+    /// of this after the one before, so that a sighting just under this interval before the end does not make the task
+    /// late (a 3.5 s job seen at 80% at 3 s is seen finished at 3.5 s, not 4 s).
+    /// </summary>
     public TimeSpan PollMinInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>

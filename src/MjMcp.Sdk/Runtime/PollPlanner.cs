@@ -25,14 +25,17 @@ namespace MjMcp;
 /// at which a sighting (at the rate seen) would pin the end within 70% of the budget, half way on to PollMinInterval
 /// before the earliest end (so the aimed poll after it is not held back by PollMinInterval); with no room for that,
 /// at the earliest end plus the budget.</item>
-/// <item>Why a first job (no prior) cannot be held to 3 polls: the first poll must come by PollInitialDelay (a 3 s job
-/// is over at 3.3 s). A 60 s job queued 5 s is then seen queued; the next sighting, running at p% with a start
-/// anywhere in the seconds since, leaves its end anywhere from about twice its age to many times it (the factor
-/// (t - q) / (t - s) over the unknown start s), so a poll aimed from it cannot be within 5%; a second running sighting
-/// must come no later than the earliest end that one allows, and while that is close to the first the rate it gives
-/// is too coarse for 5%: a third is needed, then the end. So 2 (3 s), 4 (10-20 s), 5 (a queued sighting, then the
-/// rest) polls; bench b has the figures. With 3.5 s jobs, PollMinInterval (1 s) can corner the plan: a poll at 3 s
-/// sees 80%, the end is at 3.5 s and the next poll cannot come before 4 s.</item>
+/// <item>Why a first job (no prior) cannot be held to 3 polls within the budget, by any plan: polls are the only
+/// input (status and a whole percentage), so jobs that look alike at every poll so far get the same next poll. Take
+/// jobs written (queue, run) in seconds, all 3–60 s long. (1, 2) ends at 3 s, so some poll, and so the first, comes by
+/// 3.3 s; every job queued 3.4 s or more is then seen queued. Let t2 be the plan's second poll for those.
+/// If t2 is 5 s or less, (5, 25) and (5, 55) look alike at both polls, and the third must be within 1.5 s after 30 s
+/// and within 3 s after 60 s at once. If t2 is after 10.5 s, (4, 6) is seen late (it ends at 10 s, budget 0.5 s).
+/// Else (5, r1) and (3.4, r2) with r1 = 56 (t2 - 5) / (t2 - 3.4) and r2 = 56 show the same fraction done at t2, so
+/// the same percentage: they end at 5 + r1 and 59.4 s, at least 11 s apart (r1 ≤ 43.4), while the later of the two
+/// budgets is under 3 s. A plan may also ask more than 3 polls of some of these; this one takes 2 (3 s), 4 (10–20 s),
+/// 5 (a queued sighting, then the rest) and meets the budget at every length (bench b, PollPlannerGridTests).
+/// With earlier jobs of the operation remembered (<see cref="JobPrior"/>), 1–2.</item>
 /// <item>A task not finished when expected (the provider is late) is polled again after a tenth of its age.</item>
 /// <item>While webhooks flow (<see cref="Quiet"/>), polls wait for a silence: no poll comes before the later of the
 /// planned time and the last update plus the silence limit (the larger of <see cref="MidjourneyOptions.PollMaxInterval"/>
@@ -67,6 +70,7 @@ internal sealed class PollPlanner
     private (TimeSpan At, int Percentage)? _latestRunning;
     private (TimeSpan At, bool Pushed)? _finished;
     private TimeSpan _previousDelay;
+    private bool _shortGapUsed;
     private TimeSpan? _lastHeardAt;
     private TimeSpan _longestGap;
     private TimeSpan? _expectedEnd;
@@ -436,7 +440,28 @@ internal sealed class PollPlanner
 
     private static TimeSpan Budget(TimeSpan job) => job * 0.05 > MinBudget ? job * 0.05 : MinBudget;
 
-    private TimeSpan AtLeastMin(TimeSpan now, TimeSpan at) => at - now < _options.PollMinInterval ? now + _options.PollMinInterval : at;
+    /// <summary>
+    /// A poll aimed at the task's end (predicted or bounded): not before PollMinInterval after the last, except once per
+    /// task, when it may come a quarter of that interval after it. Held to the whole interval, a sighting just under it
+    /// before the end would push the poll past the lateness budget (a 3.5 s job seen at 80% at 3 s would be seen at 4 s,
+    /// 0.5 s late). Once only, so a provider stuck near 100% is not polled in a tight loop.
+    /// </summary>
+    private TimeSpan AtLeastMin(TimeSpan now, TimeSpan at)
+    {
+        var min = _options.PollMinInterval;
+        if (at - now >= min)
+        {
+            return at;
+        }
+
+        if (_shortGapUsed)
+        {
+            return now + min;
+        }
+
+        _shortGapUsed = true;
+        return at - now < min / 4 ? now + (min / 4) : at;
+    }
 
     private TimeSpan Clamp(TimeSpan value) =>
         value < _options.PollMinInterval ? _options.PollMinInterval : value > _options.PollMaxInterval ? _options.PollMaxInterval : value;
