@@ -86,8 +86,10 @@ internal static partial class JobDurationFile
                     job.TryGetProperty("run_seconds", out var run) && run.ValueKind == JsonValueKind.Number && run.TryGetDouble(out var runSeconds) &&
                     Math.Abs(queueSeconds) < 1e6 && Math.Abs(runSeconds) < 1e6)
                 {
-                    // Implausible values (negative, zero run, over a day) are dropped by RestoreJobDurations.
-                    result.Add(new JobDuration(name, TimeSpan.FromSeconds(queueSeconds), TimeSpan.FromSeconds(runSeconds)));
+                    // Implausible values (negative, zero run, over a day) are dropped by RestoreJobDurations. in_flight came
+                    // later: a file without it was written by jobs measured one at a time as far as it knows.
+                    var inFlight = job.TryGetProperty("in_flight", out var load) && load.ValueKind == JsonValueKind.Number && load.TryGetInt32(out var count) && count >= 1 ? count : 1;
+                    result.Add(new JobDuration(name, TimeSpan.FromSeconds(queueSeconds), TimeSpan.FromSeconds(runSeconds), inFlight));
                 }
             }
 
@@ -120,6 +122,7 @@ internal static partial class JobDurationFile
                         writer.WriteString("operation", job.Operation);
                         writer.WriteNumber("queue_seconds", Math.Round(job.Queue.TotalSeconds, 3));
                         writer.WriteNumber("run_seconds", Math.Round(job.Run.TotalSeconds, 3));
+                        writer.WriteNumber("in_flight", job.InFlight);
                         writer.WriteEndObject();
                     }
 

@@ -241,6 +241,36 @@ public sealed class PollingTests
     }
 
     [Fact]
+    public async Task AJobAloneAfterABurstIsNotPlannedFromTheBurstsSlowerJobs()
+    {
+        // Four jobs at once queue behind each other (5 s, then 3 s running); a job submitted alone afterwards starts at
+        // once (0.5 s, then 3 s). Planned from the burst (four agreeing 8 s jobs), its one poll would come at 8 s, 4.5 s
+        // after its end; planned as a first job, it is seen within its budget.
+        var time = new FakeTimeProvider();
+        var series = new JobSeries(time);
+        var mj = Fake.Client(series.Handler, time, o => o.PollInitialDelay = new MidjourneyOptions().PollInitialDelay);
+        series.Next = (TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(3));
+        var burst = new List<Task>();
+        for (var i = 0; i < 4; i++)
+        {
+            var submitted = await mj.ImagineAsync("x");
+            burst.Add(submitted.WaitAsync());
+        }
+
+        await Fake.Drive(time, Task.WhenAll(burst).ContinueWith(_ => true, TaskScheduler.Default), Step);
+        Assert.All(burst, b => Assert.True(b.IsCompletedSuccessfully));
+        Assert.All(mj.SnapshotJobDurations(), d => Assert.Equal(4, d.InFlight));
+        Assert.Equal(4, mj.PriorOf("imagine", 4)?.Samples);
+        Assert.Null(mj.PriorOf("imagine", 1));
+
+        series.Next = (TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(3));
+        var alone = await Fake.Drive(time, mj.ImagineAsync("x").WaitAsync(), Step);
+        Assert.Equal("job-5", alone.TaskId);
+        Assert.InRange(series.Lateness, TimeSpan.Zero, RealisticJob.Budget(series.End) + Step);
+        Assert.Equal(1, mj.SnapshotJobDurations()[^1].InFlight);
+    }
+
+    [Fact]
     public async Task TheMemoryLearnsHowLongJobsOfAnOperationQueueAndRun()
     {
         var (_, mj) = await AfterEarlierJobsAsync(2, (3, 27));

@@ -32,6 +32,7 @@ public sealed class JobDurationFileTests
             Assert.Equal(2, jobs.Length);
             Assert.All(jobs, j => Assert.Equal("imagine", j.GetProperty("operation").GetString()));
             Assert.All(jobs, j => Assert.InRange(j.GetProperty("queue_seconds").GetDouble() + j.GetProperty("run_seconds").GetDouble(), 3.5, 6.5));
+            Assert.All(jobs, j => Assert.Equal(1, j.GetProperty("in_flight").GetInt32())); // one call at a time
         }
 
         await using var restarted = await ServerProcess.StartAsync(sandbox, dataDir);
@@ -80,6 +81,8 @@ public sealed class JobDurationFileTests
         File.WriteAllText(path, """
             {"version":1,"jobs":[
               {"operation":"imagine","queue_seconds":1.5,"run_seconds":20},
+              {"operation":"imagine","queue_seconds":2,"run_seconds":30,"in_flight":12},
+              {"operation":"imagine","queue_seconds":2,"run_seconds":30,"in_flight":0},
               {"operation":"no-such-operation","queue_seconds":1,"run_seconds":5},
               {"operation":"imagine","queue_seconds":"1","run_seconds":5},
               {"operation":"imagine","queue_seconds":1e300,"run_seconds":5},
@@ -87,8 +90,14 @@ public sealed class JobDurationFileTests
               "imagine"
             ]}
             """);
-        var job = Assert.Single(JobDurationFile.Load(path, new HashSet<string>(StringComparer.Ordinal) { "imagine" }, NullLogger.Instance));
-        Assert.Equal(new JobDuration("imagine", TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(20)), job);
+        // A job without in_flight (a file from before it was kept), or with a load below one, counts as one in flight.
+        Assert.Equal(
+            [
+                new JobDuration("imagine", TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(20), 1),
+                new JobDuration("imagine", TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30), 12),
+                new JobDuration("imagine", TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30), 1),
+            ],
+            JobDurationFile.Load(path, new HashSet<string>(StringComparer.Ordinal) { "imagine" }, NullLogger.Instance));
     }
 
     /// <summary>One imagine waited for to its end: the sandbox's /fetch calls it cost.</summary>

@@ -8,14 +8,24 @@ namespace MjMcp;
 /// <param name="Operation">The operation's name in the spec (e.g. imagine).</param>
 /// <param name="Queue">From the submission to the start of the run.</param>
 /// <param name="Run">From the start of the run to the end.</param>
-public sealed record JobDuration(string Operation, TimeSpan Queue, TimeSpan Run);
+/// <param name="InFlight">
+/// The client's load while the job lived: the most of its tasks (this one included) submitted and not yet seen ending
+/// at any moment from this one's submission to its end. A wait plans only from jobs at a like load (at most twice or
+/// half as many in flight): jobs of a burst queue behind each other (at the provider, which limits jobs per account,
+/// or on a machine shared with the sandbox), so they say little of a job submitted alone, and the other way round.
+/// </param>
+public sealed record JobDuration(string Operation, TimeSpan Queue, TimeSpan Run, int InFlight = 1);
 
-/// <summary>How long one finished job took, from its submission: queued, then running.</summary>
+/// <summary>How long one finished job took, from its submission: queued, then running; and the client's load meanwhile.</summary>
 /// <param name="Queue">From the submission to the start of the run.</param>
 /// <param name="Run">From the start of the run to the end.</param>
-internal readonly record struct JobSample(TimeSpan Queue, TimeSpan Run)
+/// <param name="InFlight">The most of the client's tasks in flight while it lived (see <see cref="JobDuration.InFlight"/>).</param>
+internal readonly record struct JobSample(TimeSpan Queue, TimeSpan Run, int InFlight = 1)
 {
     public TimeSpan Total => Queue + Run;
+
+    /// <summary>Whether a job at this load says something of one with <paramref name="inFlight"/> tasks in flight: at most twice or half as many.</summary>
+    public bool LikeLoad(int inFlight) => Math.Max(InFlight, inFlight) <= 2 * Math.Min(InFlight, inFlight);
 }
 
 /// <summary>
@@ -52,6 +62,8 @@ internal sealed class JobDurations
             return false;
         }
 
+        sample = sample with { InFlight = Math.Max(1, sample.InFlight) };
+
         lock (_lock)
         {
             if (!_byOperation.TryGetValue(operation, out var samples))
@@ -75,21 +87,27 @@ internal sealed class JobDurations
     {
         lock (_lock)
         {
-            return [.. _byOperation.OrderBy(o => o.Key, StringComparer.Ordinal).SelectMany(o => o.Value.Select(s => new JobDuration(o.Key, s.Queue, s.Run)))];
+            return [.. _byOperation.OrderBy(o => o.Key, StringComparer.Ordinal).SelectMany(o => o.Value.Select(s => new JobDuration(o.Key, s.Queue, s.Run, s.InFlight)))];
         }
     }
 
-    public JobPrior? PriorOf(string operation)
+    /// <summary>What the kept jobs of <paramref name="operation"/> at a load like <paramref name="inFlight"/> say; null if none was.</summary>
+    public JobPrior? PriorOf(string operation, int inFlight = 1)
     {
         JobSample[] samples;
         lock (_lock)
         {
-            if (!_byOperation.TryGetValue(operation, out var kept) || kept.Count == 0)
+            if (!_byOperation.TryGetValue(operation, out var kept))
             {
                 return null;
             }
 
-            samples = [.. kept];
+            samples = [.. kept.Where(s => s.LikeLoad(Math.Max(1, inFlight)))];
+        }
+
+        if (samples.Length == 0)
+        {
+            return null;
         }
 
         var (queue, queueSpread) = MedianAndSpread(samples.Select(s => s.Queue));
@@ -117,18 +135,25 @@ internal sealed class SubmittedTasks
     public const int Capacity = 4096;
 
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, (string Operation, long Timestamp)> _tasks = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Entry> _tasks = new(StringComparer.Ordinal);
     private readonly Queue<string> _order = new();
 
     public void Add(string taskId, string operation, long timestamp)
     {
         lock (_lock)
         {
-            _tasks[taskId] = (operation, timestamp);
+            _tasks[taskId] = new Entry(operation, timestamp);
             _order.Enqueue(taskId);
             while (_tasks.Count > Capacity && _order.TryDequeue(out var oldest))
             {
                 _tasks.Remove(oldest);
+            }
+
+            // Every task in flight has now seen this many at once (a few thousand at most: cheap beside a submit).
+            var count = _tasks.Count;
+            foreach (var entry in _tasks.Values)
+            {
+                entry.Peak = Math.Max(entry.Peak, count);
             }
 
             if (_order.Count > 2 * Capacity)
@@ -144,20 +169,35 @@ internal sealed class SubmittedTasks
         }
     }
 
-    public (string Operation, long Timestamp)? Find(string taskId)
+    /// <summary>A task's operation, submission time and the most tasks in flight so far while it lived.</summary>
+    public (string Operation, long Timestamp, int InFlight)? Find(string taskId)
     {
         lock (_lock)
         {
-            return _tasks.TryGetValue(taskId, out var found) ? found : null;
+            return _tasks.TryGetValue(taskId, out var found) ? (found.Operation, found.Timestamp, found.Peak) : null;
         }
     }
 
     /// <summary>Forgets a task seen ending; true for the one caller that removed it (so a job is learned once).</summary>
-    public bool Remove(string taskId)
+    public bool Remove(string taskId) => Remove(taskId, out _);
+
+    /// <summary>As <see cref="Remove(string)"/>, with the most tasks that were in flight at once while it lived.</summary>
+    public bool Remove(string taskId, out int inFlight)
     {
         lock (_lock)
         {
-            return _tasks.Remove(taskId);
+            var removed = _tasks.Remove(taskId, out var entry);
+            inFlight = entry?.Peak ?? 1;
+            return removed;
         }
+    }
+
+    private sealed class Entry(string operation, long timestamp)
+    {
+        public string Operation { get; } = operation;
+
+        public long Timestamp { get; } = timestamp;
+
+        public int Peak { get; set; } = 1;
     }
 }

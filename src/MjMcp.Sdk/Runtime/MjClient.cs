@@ -55,11 +55,12 @@ public class MjClient
     public SpecRules Rules { get; }
 
     /// <summary>What the last few finished jobs of <paramref name="operation"/> waited for by this client took (null: none yet).</summary>
-    internal JobPrior? PriorOf(string operation) => _durations.PriorOf(operation);
+    internal JobPrior? PriorOf(string operation, int inFlight = 1) => _durations.PriorOf(operation, inFlight);
 
     /// <summary>
     /// What this client remembers of finished jobs: the last 5 of each operation whose wait saw them end (oldest first
-    /// within an operation). A wait for a task this client submitted plans its polls from the jobs of the same operation.
+    /// within an operation). A wait for a task this client submitted plans its polls from the jobs of the same operation
+    /// that ran at a like load (<see cref="JobDuration.InFlight"/>).
     /// Save this and hand it to <see cref="RestoreJobDurations"/> of a later client (after a restart) so that its first
     /// waits are planned like this one's later ones.
     /// </summary>
@@ -76,7 +77,7 @@ public class MjClient
         var kept = 0;
         foreach (var duration in durations)
         {
-            if (duration is not null && _durations.Add(duration.Operation, new JobSample(duration.Queue, duration.Run)))
+            if (duration is not null && _durations.Add(duration.Operation, new JobSample(duration.Queue, duration.Run, duration.InFlight)))
             {
                 kept++;
             }
@@ -471,7 +472,7 @@ public class MjClient
         // A task this client submitted is planned on its age, with what earlier jobs of its operation took.
         var submission = _submitted.Find(taskId);
         var origin = submission?.Timestamp ?? started;
-        var prior = submission is { } s ? _durations.PriorOf(s.Operation) : null;
+        var prior = submission is { } s ? _durations.PriorOf(s.Operation, s.InFlight) : null;
         var planner = new PollPlanner(_options, quiet: Webhook is not null, _time.GetElapsedTime(origin, started), prior);
         using var waiter = _signals.Register(taskId);
         while (true)
@@ -522,11 +523,12 @@ public class MjClient
             if (state == TaskState.Finished)
             {
                 // Learned once per task (two waits on one task: the first to see it end).
-                if (submission is { } made && _submitted.Remove(taskId) && planner.Measure() is { } sample && _durations.Add(made.Operation, sample))
+                if (submission is { } made && _submitted.Remove(taskId, out var inFlight) && planner.Measure() is { } measured &&
+                    measured with { InFlight = inFlight } is var sample && _durations.Add(made.Operation, sample))
                 {
                     try
                     {
-                        JobDurationLearned?.Invoke(this, new JobDuration(made.Operation, sample.Queue, sample.Run));
+                        JobDurationLearned?.Invoke(this, new JobDuration(made.Operation, sample.Queue, sample.Run, sample.InFlight));
                     }
 #pragma warning disable CA1031 // A subscriber's failure (e.g. saving the memory) must not lose the finished task this wait returns.
                     catch (Exception ex)
