@@ -71,6 +71,12 @@ public sealed class StorageTests
                 Assert.Equal(180, server.Counters.AcceptedSubmissions);
 
                 // Every task is younger than MinRetention (10 minutes by default): nothing was evicted.
+                // (The last task's record is saved just after it shows finished: wait, bounded, until the count has it.)
+                for (var i = 0; i < 500 && BytesOnDisk(dir) != server.StoredBytes; i++)
+                {
+                    await Task.Delay(10);
+                }
+
                 var kept = server.StoredBytes;
                 Assert.Equal(BytesOnDisk(dir), kept);
 
@@ -78,6 +84,14 @@ public sealed class StorageTests
                 clock.Advance(TimeSpan.FromMinutes(11));
                 var last = await Wire.FinishedAsync(http, await Wire.SubmitAsync(http, "/imagine", new JsonObject { ["prompt"] = "after the retention" }));
                 Assert.Equal("finished", last.GetProperty("status").GetString());
+
+                // The render shows the task finished, then saves its record and evicts: a client can see "finished" a
+                // moment before the eviction ran (this test once read the store in between). Wait for it, bounded.
+                for (var i = 0; i < 500 && server.StoredBytes >= kept / 20; i++)
+                {
+                    await Task.Delay(10);
+                }
+
                 Assert.True(server.StoredBytes < kept / 20, $"{server.StoredBytes} of {kept} bytes kept");
                 Assert.Equal(BytesOnDisk(dir), server.StoredBytes);
             }
