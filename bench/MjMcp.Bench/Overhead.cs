@@ -136,7 +136,7 @@ internal static class Overhead
             if (mcp.Mode == McpMode.Provider)
             {
                 var least = Median(benchCpu[mcp]) + floor;
-                md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"  - The least this side could cost: its bench process's CPU ({F(Median(benchCpu[mcp]), "0.000")} s per workflow: the clients, and the sandbox rendering and serving the PNGs) plus inflating the workflow's three PNGs ({F(floor, "0.000")} s, measured here: 2048² grid, 1024² upscale, 3072×2048 pan grid), every other step of the previews, JSON-RPC and journal free: **{F(least, "0.000")} s, {F(least / Median(TotalCpu(sdk)), "0.00")}× the SDK's CPU in all**. mjmcp's part of it is {F(floor / (Median(TotalCpu(mcp)) - Median(benchCpu[mcp])), "0.00")} of what it spent."));
+                md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"  - The least this side could cost: its bench process's CPU ({F(Median(benchCpu[mcp]), "0.000")} s per workflow: the clients, and the sandbox rendering and serving the PNGs) plus inflating the workflow's three PNGs ({F(floor, "0.000")} s, measured here: 2048² grid, 1024² upscale, 3072×2048 pan grid), every other step of the previews, JSON-RPC and journal free: **{F(least, "0.000")} s, {F(least / Median(TotalCpu(sdk)), "0.00")}× the SDK's CPU in all**. mjmcp's part of it is {F(floor / Median(serverCpu[mcp]), "0.00")} of what it spent."));
             }
         }
 

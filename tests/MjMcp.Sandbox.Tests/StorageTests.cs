@@ -11,6 +11,15 @@ public sealed class StorageTests
 {
     private static string TempDir() => Path.Combine(Path.GetTempPath(), "mjmcp-sandbox-store-" + Guid.NewGuid().ToString("N"));
 
+    /// <summary>Waits until <paramref name="condition"/> holds, at most 5 s; the assertion after it says what failed.</summary>
+    private static async Task UntilAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+    }
+
     private static long BytesOnDisk(string dir) =>
         Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
 
@@ -72,10 +81,7 @@ public sealed class StorageTests
 
                 // Every task is younger than MinRetention (10 minutes by default): nothing was evicted.
                 // (The last task's record is saved just after it shows finished: wait, bounded, until the count has it.)
-                for (var i = 0; i < 500 && BytesOnDisk(dir) != server.StoredBytes; i++)
-                {
-                    await Task.Delay(10);
-                }
+                await UntilAsync(() => BytesOnDisk(dir) == server.StoredBytes);
 
                 var kept = server.StoredBytes;
                 Assert.Equal(BytesOnDisk(dir), kept);
@@ -87,10 +93,7 @@ public sealed class StorageTests
 
                 // The render shows the task finished, then saves its record and evicts: a client can see "finished" a
                 // moment before the eviction ran (this test once read the store in between). Wait for it, bounded.
-                for (var i = 0; i < 500 && server.StoredBytes >= kept / 20; i++)
-                {
-                    await Task.Delay(10);
-                }
+                await UntilAsync(() => server.StoredBytes < kept / 20);
 
                 Assert.True(server.StoredBytes < kept / 20, $"{server.StoredBytes} of {kept} bytes kept");
                 Assert.Equal(BytesOnDisk(dir), server.StoredBytes);

@@ -94,6 +94,7 @@ internal sealed class JobDurations
     /// <summary>What the kept jobs of <paramref name="operation"/> at a load like <paramref name="inFlight"/> say; null if none was.</summary>
     public JobPrior? PriorOf(string operation, int inFlight = 1)
     {
+        var load = Math.Max(1, inFlight);
         JobSample[] samples;
         lock (_lock)
         {
@@ -102,7 +103,7 @@ internal sealed class JobDurations
                 return null;
             }
 
-            samples = [.. kept.Where(s => s.LikeLoad(Math.Max(1, inFlight)))];
+            samples = [.. kept.Where(s => s.LikeLoad(load))];
         }
 
         if (samples.Length == 0)

@@ -524,11 +524,11 @@ public class MjClient
             {
                 // Learned once per task (two waits on one task: the first to see it end).
                 if (submission is { } made && _submitted.Remove(taskId, out var inFlight) && planner.Measure() is { } measured &&
-                    measured with { InFlight = inFlight } is var sample && _durations.Add(made.Operation, sample))
+                    _durations.Add(made.Operation, measured with { InFlight = inFlight }))
                 {
                     try
                     {
-                        JobDurationLearned?.Invoke(this, new JobDuration(made.Operation, sample.Queue, sample.Run, sample.InFlight));
+                        JobDurationLearned?.Invoke(this, new JobDuration(made.Operation, measured.Queue, measured.Run, inFlight));
                     }
 #pragma warning disable CA1031 // A subscriber's failure (e.g. saving the memory) must not lose the finished task this wait returns.
                     catch (Exception ex)
